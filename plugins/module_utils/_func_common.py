@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: dataflux.func contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small helpers shared by every dataflux.func module: secret masking, atomic writes, errors.
+
+Private to the collection (leading underscore): no compatibility promise to other collections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+
+MASK = '********'
+
+# Keys of user-config.yaml (and environment names) whose values are secrets.
+_SECRET_KEY_RE = re.compile(r'(SECRET|PASSWORD|PASSWD|TOKEN|_AK_|API_KEY|CIPHER)', re.IGNORECASE)
+
+
+class FuncError(Exception):
+    """An expected, explainable failure. Modules turn it into fail_json(msg=..., **details)."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def is_secret_key(key):
+    return bool(_SECRET_KEY_RE.search(str(key)))
+
+
+def mask_value(key, value):
+    if is_secret_key(key) and value not in (None, ''):
+        return MASK
+    return value
+
+
+def mask_mapping(data):
+    """Copy of a flat or nested mapping with every secret value replaced by MASK."""
+    if isinstance(data, dict):
+        return {k: (MASK if is_secret_key(k) and v not in (None, '') and not isinstance(v, (dict, list))
+                    else mask_mapping(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [mask_mapping(v) for v in data]
+    return data
+
+
+def mask_env_list(env):
+    """Mask 'KEY=value' strings (docker service env) whose KEY is secret."""
+    out = []
+    for item in env or []:
+        key, sep, value = str(item).partition('=')
+        out.append('%s=%s' % (key, MASK) if sep and is_secret_key(key) and value else item)
+    return out
+
+
+def redact_text(text, secrets):
+    """Replace every occurrence of each known secret in text (error messages, command output)."""
+    if not text:
+        return text
+    for secret in sorted({s for s in secrets if s and len(str(s)) >= 3}, key=len, reverse=True):
+        text = text.replace(str(secret), MASK)
+    return text
+
+
+def sha256_file(path, bufsize=1024 * 1024):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        while True:
+            chunk = handle.read(bufsize)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write(path, data, mode=0o600, owner=None, group=None):
+    """Write bytes/str to path atomically: temp file in the same directory, fsync, rename.
+
+    The file never exists with a wider mode than asked, not even for a moment.
+    """
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    directory = os.path.dirname(os.path.abspath(path)) or '.'
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        if owner is not None or group is not None:
+            os.fchown(fd, -1 if owner is None else owner, -1 if group is None else group)
+        with os.fdopen(fd, 'wb') as handle:
+            fd = None
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+        fsync_dir(directory)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def fsync_dir(directory):
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def file_mode(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return None
+
+
+def fail_from(module, exc, secrets=()):
+    """fail_json for a FuncError (or any exception) with secrets redacted from every string."""
+    if isinstance(exc, FuncError):
+        details = {}
+        for key, value in exc.details.items():
+            details[key] = redact_text(value, secrets) if isinstance(value, str) else value
+        module.fail_json(msg=redact_text(exc.msg, secrets), **details)
+    module.fail_json(msg=redact_text('%s: %s' % (type(exc).__name__, exc), secrets))

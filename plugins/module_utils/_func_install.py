@@ -1,0 +1,298 @@
+# -*- coding: utf-8 -*-
+# Copyright: dataflux.func contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A DataFlux Func installation as data.
+
+Install dir and the marker file /etc/dataflux-func, the paths of the maintenance guide, user-config.yaml
+(load, merge, mask, atomic write) and the effective configuration the containers see:
+image defaults -> data/user-config.yaml -> DFF_ environment of the service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
+    FuncError, atomic_write, mask_mapping)
+
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported through missing_required_lib
+    yaml = None
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = exc
+
+DEFAULT_INSTALL_DIR = '/usr/local/dataflux-func'
+MARKER_FILE = '/etc/dataflux-func'
+LOGROTATE_FILE = '/etc/logrotate.d/dataflux-func'
+DEFAULT_STACK_NAME = 'dataflux-func'
+ENV_PREFIX = 'DFF_'
+
+# The subset of the image's config.yaml defaults that operations depend on (DataFlux Func 5.1.7).
+CONFIG_DEFAULTS = {
+    'APP_NAME': 'DataFluxFunc',
+    'MODE': 'prod',
+    'SECRET': 'your_secret',
+    'LOG_LEVEL': 'WARNING',
+    'LOG_FILE_PATH': '/data/logs/dataflux-func.log',
+    'LOG_FILE_FORMAT': 'text',
+    'TIMEZONE': 'Asia/Shanghai',
+    'DB_AUTO_BACKUP_LIMIT': 168,
+    'DB_AUTO_BACKUP_SIZE_LIMIT': '5GB',
+    'DB_AUTO_BACKUP_DIR': '/data/sqldump/',
+    '_DB_AUTO_BACKUP_PREFIX': 'dataflux-func-sqldump-',
+    '_CRON_EXPR_AUTO_BACKUP_DB': '0 * * * *',
+    '_DISABLE_DB_AUTO_BACKUP': False,
+    'WEB_BIND': '0.0.0.0',
+    'WEB_PORT': 8088,
+    'WEB_BASE_URL': '',
+    'MYSQL_HOST': '127.0.0.1',
+    'MYSQL_PORT': 3306,
+    'MYSQL_USER': 'root',
+    'MYSQL_PASSWORD': '',
+    'MYSQL_DATABASE': 'dataflux_func',
+    'REDIS_HOST': '127.0.0.1',
+    'REDIS_PORT': 6379,
+    'REDIS_DATABASE': 5,
+    'REDIS_USER': '',
+    'REDIS_PASSWORD': '',
+    'REDIS_USE_TLS': False,
+    'REDIS_AUTH_TYPE': 'default',
+    'AUTO_SETUP': False,
+    '_IS_INSTALLED': False,
+    '_DISABLE_SETUP': False,
+    '_WORKER_CONCURRENCY': 5,
+    '_WORKER_QUEUE_COUNT': 10,
+    '_BEAT_LOCK_EXPIRE': 5,
+    '_WEB_LOCALHOST_AUTH_TOKEN_PATH': '/data/localhost-auth-token',
+}
+
+# Keys that identify an installation and must never be regenerated or dropped by a merge.
+PRESERVED_KEYS = ('SECRET', '_IS_INSTALLED', 'MYSQL_PASSWORD', 'REDIS_PASSWORD')
+
+LOG_LEVELS = ('ALL', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'NONE')
+
+_TRUE = ('true', '1', 'yes', 'on', 'o', 'y', 'ok')
+
+
+def to_boolean(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+def convert_like(default, value):
+    """Convert an environment string the way DataFlux Func does: to the type of the default."""
+    if isinstance(default, bool):
+        return to_boolean(value)
+    if isinstance(default, int):
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            return value
+    if isinstance(default, float):
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            return value
+    return value
+
+
+def effective_config(user_config, env=None, defaults=None):
+    """defaults -> user config (shallow update) -> DFF_ env (existing keys or CUSTOM_*; blank ignored)."""
+    config = dict(CONFIG_DEFAULTS if defaults is None else defaults)
+    config.update(user_config or {})
+    for name, value in (env or {}).items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX):]
+        if value is None or str(value).strip() == '':
+            continue
+        if key == 'CONFIG_FILE_PATH':
+            continue
+        if key in config:
+            config[key] = convert_like(config[key], value)
+        elif key.startswith('CUSTOM_'):
+            config[key] = value
+    return config
+
+
+def env_list_to_dict(env):
+    """Docker's ['K=V', ...] (or a compose mapping) to a dict."""
+    if isinstance(env, dict):
+        return {str(k): ('' if v is None else str(v)) for k, v in env.items()}
+    out = {}
+    for item in env or []:
+        key, _sep, value = str(item).partition('=')
+        out[key] = value
+    return out
+
+
+def read_marker(path=MARKER_FILE):
+    """INSTALLED_DIR recorded by an earlier install (a shell line INSTALLED_DIR=<dir>), or None."""
+    try:
+        with open(path, 'r') as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith('INSTALLED_DIR='):
+            value = line.split('=', 1)[1].strip()
+            try:
+                parts = shlex.split(value)
+            except ValueError:
+                parts = [value]
+            return os.path.normpath(parts[0]) if parts else None
+    return None
+
+
+def marker_content(install_dir):
+    return 'INSTALLED_DIR=%s\n' % install_dir
+
+
+def check_install_dir(install_dir, marker_path=MARKER_FILE):
+    """Fail like run-portable.sh does when the requested dir differs from the recorded one."""
+    recorded = read_marker(marker_path)
+    wanted = os.path.normpath(install_dir)
+    if recorded and recorded != wanted:
+        raise FuncError(
+            'DataFlux Func is recorded as installed in %s (%s), but install_dir is %s. Upgrading or '
+            'reinstalling into a different directory would start an empty installation beside the old '
+            'one. Use install_dir=%s, or uninstall the old installation first.'
+            % (recorded, marker_path, wanted, recorded),
+            recorded_install_dir=recorded, install_dir=wanted)
+    return recorded
+
+
+def parse_size(value):
+    """'5GB', '500MB', '1024' -> bytes (DataFlux Func style sizes, powers of 1024)."""
+    if isinstance(value, int):
+        return value
+    match = re.match(r'^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?\s*$', str(value), re.IGNORECASE)
+    if not match:
+        raise FuncError('Cannot parse size %r (expected e.g. 5GB, 500MB or a number of bytes)' % (value,))
+    number, unit = float(match.group(1)), match.group(2).upper()
+    return int(number * 1024 ** ' KMGT'.index(unit or ' ')) if unit else int(number)
+
+
+class Installation(object):
+    """Paths and configuration of one installation. Pure data + file I/O, no Docker."""
+
+    def __init__(self, install_dir=None, stack_name=DEFAULT_STACK_NAME, marker_path=MARKER_FILE):
+        recorded = read_marker(marker_path)
+        self.marker_path = marker_path
+        self.recorded_install_dir = recorded
+        self.install_dir = os.path.normpath(install_dir or recorded or DEFAULT_INSTALL_DIR)
+        self.stack_name = stack_name
+
+    # Paths of the maintenance guide (sections 3-7).
+    @property
+    def paths(self):
+        data = os.path.join(self.install_dir, 'data')
+        return {
+            'install_dir': self.install_dir,
+            'stack_file': os.path.join(self.install_dir, 'docker-stack.yaml'),
+            'stack_example_file': os.path.join(self.install_dir, 'docker-stack.example.yaml'),
+            'data_dir': data,
+            'config_file': os.path.join(data, 'user-config.yaml'),
+            'resources_dir': os.path.join(data, 'resources'),
+            'extra_python_packages_dir': os.path.join(data, 'resources', 'extra-python-packages'),
+            'logs_dir': os.path.join(data, 'logs'),
+            'log_file': os.path.join(data, 'logs', 'dataflux-func.log'),
+            'sqldump_dir': os.path.join(data, 'sqldump'),
+            'mysql_dir': os.path.join(self.install_dir, 'mysql'),
+            'redis_dir': os.path.join(self.install_dir, 'redis'),
+            'localhost_auth_token_file': os.path.join(data, 'localhost-auth-token'),
+            'marker_file': self.marker_path,
+            'logrotate_file': LOGROTATE_FILE,
+        }
+
+    def path(self, name):
+        return self.paths[name]
+
+    def exists(self):
+        return os.path.isfile(self.path('config_file')) or os.path.isfile(self.path('stack_file'))
+
+    # user-config.yaml
+    def load_user_config(self, required=False):
+        path = self.path('config_file')
+        return load_yaml_file(path, required=required, what='DataFlux Func configuration')
+
+    def load_stack(self, required=False):
+        return load_yaml_file(self.path('stack_file'), required=required, what='docker stack file')
+
+    def write_user_config(self, config):
+        atomic_write(self.path('config_file'), dump_user_config(config), mode=0o600)
+
+    def service_env(self, service='server'):
+        """DFF_ environment of a service in the live stack file ({} when unknown)."""
+        stack = self.load_stack() or {}
+        svc = (stack.get('services') or {}).get(service) or {}
+        return env_list_to_dict(svc.get('environment'))
+
+    def effective_config(self, service='server', user_config=None):
+        if user_config is None:
+            user_config = self.load_user_config() or {}
+        return effective_config(user_config, self.service_env(service))
+
+
+def load_yaml_file(path, required=False, what='YAML file'):
+    if not HAS_YAML:
+        raise FuncError('PyYAML is required on the managed host to read %s' % path)
+    try:
+        with open(path, 'r') as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        if required:
+            raise FuncError('%s %s does not exist' % (what, path))
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FuncError('%s %s is not valid YAML: %s' % (what, path, exc))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise FuncError('%s %s must hold a mapping at the top level' % (what, path))
+    return data
+
+
+def dump_user_config(config):
+    return yaml.safe_dump(config, default_flow_style=False, allow_unicode=True, sort_keys=False)
+
+
+def merge_user_config(current, changes, remove=()):
+    """Return (merged, changed_keys). Keys in PRESERVED_KEYS are never removed.
+
+    None as a value in changes means "leave as is".
+    """
+    merged = dict(current or {})
+    changed = []
+    for key, value in (changes or {}).items():
+        if value is None:
+            continue
+        if key not in merged or merged[key] != value:
+            merged[key] = value
+            changed.append(key)
+    for key in remove or ():
+        if key in PRESERVED_KEYS:
+            raise FuncError('Refusing to remove %s from user-config.yaml: the installation depends on it' % key)
+        if key in merged:
+            del merged[key]
+            changed.append(key)
+    return merged, changed
+
+
+def config_diff(before, after, path):
+    """Ansible diff dict for two config mappings, secrets masked."""
+    return {
+        'before_header': path,
+        'after_header': path,
+        'before': dump_user_config(mask_mapping(before or {})) if before is not None else '',
+        'after': dump_user_config(mask_mapping(after or {})),
+    }
