@@ -52,7 +52,7 @@ class DockerCLI(object):
         argv = self.argv(*args)
         self.commands.append(' '.join(argv))
         try:
-            proc = subprocess.run(argv, input=data, capture_output=True, env=self.env, timeout=timeout,
+            proc = subprocess.run(argv, check=False, input=data, capture_output=True, env=self.env, timeout=timeout,
                                   cwd=kwargs.pop('cwd', None))
         except FileNotFoundError:
             raise FuncError('The docker CLI (%s) was not found on this host. Install Docker or set docker_cli.'

@@ -46,8 +46,8 @@ def run_module(name, args=None, check=False, diff=False, env=None, timeout=900):
         argv.append('--check')
     if diff:
         argv.append('--diff')
-    proc = subprocess.run(argv, capture_output=True, text=True, env=_json_callback_env(env), timeout=timeout,
-                          cwd=REPO)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=_json_callback_env(env),
+                          timeout=timeout, cwd=REPO)
     try:
         data = json.loads(proc.stdout)
         result = data['plays'][0]['tasks'][0]['hosts']['localhost']
@@ -103,7 +103,7 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory='
         argv.append('-' + 'v' * verbosity)
     argv += list(extra_args)
     penv = _json_callback_env(env) if json_output else ansible_env(env)
-    proc = subprocess.run(argv, capture_output=True, text=True, env=penv, timeout=timeout, cwd=REPO)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=penv, timeout=timeout, cwd=REPO)
     data = None
     if json_output:
         try:

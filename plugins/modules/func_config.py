@@ -1,0 +1,269 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dataflux.func contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: func_config
+short_description: Merge settings into the user-config.yaml of a DataFlux Func installation
+version_added: 0.1.0
+description:
+  - Merges keys into C({install_dir}/data/user-config.yaml), the configuration every DataFlux Func
+    container reads at start (maintenance guide sections 4 and 9).
+  - Keys that are not mentioned are kept as they are. C(SECRET) and C(_IS_INSTALLED) are protected. An
+    existing C(SECRET) is never changed unless O(allow_identity_change=true), and C(_IS_INSTALLED) is never
+    turned back to false, because an uninstalled instance pointed at a populated database wipes it.
+  - Known tuning keys are validated before anything is written (C(LOG_LEVEL), C(_WORKER_CONCURRENCY),
+    C(_WORKER_PREFETCH_MULTIPLIER), ports, booleans); an invalid value fails and leaves the file
+    byte-identical.
+  - The file is written atomically with mode C(0600). The diff shows the configuration with every secret
+    masked.
+  - The module does not restart anything. It returns RV(restart_services), the stack services that must
+    be restarted for the change to take effect (DataFlux Func reads its configuration only at start).
+author:
+  - dataflux.func contributors
+options:
+  install_dir:
+    description:
+      - The installation directory. Defaults to the directory recorded in C(/etc/dataflux-func), else
+        C(/usr/local/dataflux-func).
+    type: path
+  settings:
+    description:
+      - Keys to set, with their values. A value of V(null) leaves the key as it is.
+    type: dict
+    default: {}
+  remove:
+    description:
+      - Keys to delete from the file. C(SECRET), C(_IS_INSTALLED) and the database passwords cannot be removed.
+    type: list
+    elements: str
+    default: []
+  create:
+    description:
+      - Create the file when it does not exist (first install). Without it, a missing file is an error.
+    type: bool
+    default: false
+  allow_identity_change:
+    description:
+      - Allow changing an existing C(SECRET). Every stored password hash, token and encrypted secret of the
+        installation depends on it, so this is almost never what you want.
+    type: bool
+    default: false
+  memory_per_worker_process_mb:
+    description:
+      - Memory one worker child process is assumed to need, used to warn when C(_WORKER_CONCURRENCY) is
+        more than the host's memory sensibly allows.
+    type: int
+    default: 200
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Secrets (keys containing SECRET, PASSWORD, TOKEN, ...) are masked.
+  idempotent:
+    support: full
+notes:
+  - C(_WORKER_PREFETCH_MULTIPLIER) is accepted and written, with a warning, because the maintenance guide
+    lists it; DataFlux Func 3.0 and later no longer use Celery and ignore it.
+seealso:
+  - module: dataflux.func.func_stack
+  - module: dataflux.func.func_info
+'''
+
+EXAMPLES = r'''
+- name: Quieter logs and more worker processes
+  dataflux.func.func_config:
+    settings:
+      LOG_LEVEL: ERROR
+      _WORKER_CONCURRENCY: 10
+  register: cfg
+
+- name: Restart what the change affects, keeping the server answering
+  dataflux.func.func_stack:
+    state: restarted
+    restart_mode: rolling
+    services: "{{ cfg.restart_services }}"
+  when: cfg.changed
+'''
+
+RETURN = r'''
+config_file:
+  description: The configuration file.
+  returned: always
+  type: str
+  sample: /usr/local/dataflux-func/data/user-config.yaml
+changed_keys:
+  description: Keys whose value was (or in check mode would be) set or removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [LOG_LEVEL]
+restart_services:
+  description:
+    - Short names of the stack services that must restart for the change to take effect. Empty when
+      nothing changed or only the file mode was fixed.
+  returned: always
+  type: list
+  elements: str
+  sample: [server, worker-0, beat]
+config:
+  description: The resulting configuration, secrets masked.
+  returned: always
+  type: dict
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
+    FuncError, fail_from, file_mode, mask_mapping)
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
+    HAS_YAML, LOG_LEVELS, PRESERVED_KEYS, YAML_IMPORT_ERROR, Installation, config_diff,
+    merge_user_config)
+
+WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
+                    '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
+BUILTIN_DB_SERVICES = ('mysql', 'redis')
+
+
+def _positive_int(key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FuncError('%s must be a positive integer, got %r' % (key, value))
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise FuncError('%s must be a positive integer, got %r' % (key, value))
+    if number < 1:
+        raise FuncError('%s must be a positive integer (1 or more), got %r' % (key, value))
+    return number
+
+
+def validate_settings(settings, warn, mem_total_mb=None, mb_per_process=200):
+    """Validate and normalise known keys. Returns the settings to write. Raises FuncError."""
+    out = {}
+    for key, value in settings.items():
+        if not isinstance(key, str) or not key or key.strip() != key or ':' in key:
+            raise FuncError('Invalid configuration key %r' % (key,))
+        if value is None:
+            continue
+        if key == 'LOG_LEVEL':
+            if str(value).upper() not in LOG_LEVELS or not isinstance(value, str):
+                raise FuncError('LOG_LEVEL must be one of %s, got %r' % (', '.join(LOG_LEVELS), value))
+            value = value.upper()
+        elif key == '_WORKER_CONCURRENCY':
+            value = _positive_int(key, value)
+            if mem_total_mb and value * mb_per_process > mem_total_mb:
+                warn('_WORKER_CONCURRENCY=%d: every worker container starts that many processes; at about %d MB '
+                     'each that exceeds this host\'s %d MB of memory. Consider a lower value.'
+                     % (value, mb_per_process, mem_total_mb))
+        elif key == '_WORKER_PREFETCH_MULTIPLIER':
+            value = _positive_int(key, value)
+            warn('_WORKER_PREFETCH_MULTIPLIER is written, but DataFlux Func 3.0 and later no longer use Celery '
+                 'and ignore it (tune _WORKER_CONCURRENCY instead).')
+        elif key in ('MYSQL_PORT', 'REDIS_PORT', 'WEB_PORT'):
+            value = _positive_int(key, value)
+            if value > 65535:
+                raise FuncError('%s must be a TCP port (1-65535), got %r' % (key, value))
+        elif key == 'REDIS_DATABASE':
+            if isinstance(value, bool) or not str(value).strip().isdigit():
+                raise FuncError('REDIS_DATABASE must be a non-negative integer, got %r' % (value,))
+            value = int(value)
+        elif key in ('REDIS_USE_TLS', '_IS_INSTALLED', '_DISABLE_SETUP', 'AUTO_SETUP', '_DISABLE_DB_AUTO_BACKUP'):
+            if not isinstance(value, bool):
+                raise FuncError('%s must be a boolean (true/false), got %r' % (key, value))
+        out[key] = value
+    return out
+
+
+def restart_services_for(changed_keys, stack):
+    """Services whose processes read the changed keys: Func services, or only workers for worker keys."""
+    services = (stack or {}).get('services') or {}
+    func_services = [name for name in services if name not in BUILTIN_DB_SERVICES]
+    if not changed_keys:
+        return []
+    if all(key in WORKER_ONLY_KEYS for key in changed_keys):
+        return [name for name in func_services if name.startswith('worker')]
+    return func_services
+
+
+def mem_total_mb():
+    try:
+        with open('/proc/meminfo') as handle:
+            for line in handle:
+                if line.startswith('MemTotal:'):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            install_dir=dict(type='path'),
+            settings=dict(type='dict', default={}),
+            remove=dict(type='list', elements='str', default=[]),
+            create=dict(type='bool', default=False),
+            allow_identity_change=dict(type='bool', default=False),
+            memory_per_worker_process_mb=dict(type='int', default=200),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+    secrets = [v for k, v in (module.params['settings'] or {}).items() if k in PRESERVED_KEYS and v]
+    try:
+        result = run(module)
+    except FuncError as exc:
+        fail_from(module, exc, secrets)
+    module.exit_json(**result)
+
+
+def run(module):
+    params = module.params
+    inst = Installation(params['install_dir'])
+    path = inst.path('config_file')
+    current = inst.load_user_config()
+    if current is None:
+        if not params['create']:
+            raise FuncError('%s does not exist. Is DataFlux Func installed in %s? (set create=true to write a new '
+                            'configuration)' % (path, inst.install_dir))
+        if not os.path.isdir(os.path.dirname(path)):
+            raise FuncError('Directory %s does not exist' % os.path.dirname(path))
+    settings = validate_settings(params['settings'] or {}, module.warn, mem_total_mb(),
+                                 params['memory_per_worker_process_mb'])
+
+    before = dict(current or {})
+    if 'SECRET' in settings and before.get('SECRET') not in (None, '', settings['SECRET']) \
+            and not params['allow_identity_change']:
+        raise FuncError('Refusing to change SECRET of the installation in %s: every password hash, token and '
+                        'encrypted secret depends on it. Set allow_identity_change=true only if you really mean it.'
+                        % inst.install_dir)
+    if settings.get('_IS_INSTALLED') is False and before.get('_IS_INSTALLED') is True:
+        raise FuncError('Refusing to set _IS_INSTALLED to false: an uninstalled instance pointed at a populated '
+                        'database runs the setup again, which drops every table.')
+    after, changed_keys = merge_user_config(before, settings, params['remove'])
+
+    mode_wrong = current is not None and file_mode(path) != 0o600
+    changed = bool(changed_keys) or mode_wrong or current is None
+    result = dict(changed=changed, config_file=path, changed_keys=changed_keys,
+                  restart_services=restart_services_for(changed_keys, inst.load_stack() or {}) if current else [],
+                  config=mask_mapping(after))
+    if module._diff and (changed_keys or current is None):
+        result['diff'] = config_diff(None if current is None else before, after, path)
+    if changed and not module.check_mode:
+        if changed_keys or current is None:
+            inst.write_user_config(after)
+        else:
+            os.chmod(path, 0o600)
+    return result
+
+
+if __name__ == '__main__':
+    main()
