@@ -118,6 +118,7 @@ config:
 '''
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -130,6 +131,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_install import
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
                     '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
 BUILTIN_DB_SERVICES = ('mysql', 'redis')
+KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 
 
 def _positive_int(key, value):
@@ -148,7 +150,7 @@ def validate_settings(settings, warn, mem_total_mb=None, mb_per_process=200):
     """Validate and normalise known keys. Returns the settings to write. Raises FuncError."""
     out = {}
     for key, value in settings.items():
-        if not isinstance(key, str) or not key or key.strip() != key or ':' in key:
+        if not isinstance(key, str) or not KEY_RE.match(key):
             raise FuncError('Invalid configuration key %r' % (key,))
         if value is None:
             continue

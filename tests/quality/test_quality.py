@@ -1,0 +1,80 @@
+"""Static quality gates: ruff, ansible-lint (production profile), ansible-test sanity (no ignore files),
+the collection build (no test fixtures inside) and ansible-doc listing every module."""
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from tests.lib.ansible_runner import REPO, ansible_env
+
+pytestmark = pytest.mark.quality
+BIN = os.path.dirname(sys.executable)
+MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, 'plugins', 'modules')) if f.endswith('.py'))
+
+
+def run(argv, cwd=REPO, timeout=1200):
+    proc = subprocess.run(argv, cwd=cwd, env=ansible_env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def tracked_files():
+    out = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    return [line for line in out.splitlines() if line and os.path.isfile(os.path.join(REPO, line))]
+
+
+def test_ruff():
+    rc, out = run([os.path.join(BIN, 'ruff'), 'check', '.'])
+    assert rc == 0, out
+
+
+def test_ansible_lint_production_profile():
+    rc, out = run([os.path.join(BIN, 'ansible-lint'), '--offline', 'roles', 'playbooks'])
+    assert rc == 0, out[-6000:]
+
+
+def test_no_sanity_ignore_files():
+    ignores = os.path.join(REPO, 'tests', 'sanity')
+    assert not os.path.isdir(ignores) or not any(f.startswith('ignore') for f in os.listdir(ignores))
+
+
+@pytest.mark.slow
+def test_ansible_test_sanity(tmp_path):
+    # ansible-test needs the collection at ansible_collections/<ns>/<name>; copy what git would ship.
+    dest = tmp_path / 'ansible_collections' / 'dataflux' / 'func'
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.join(REPO, rel), target)
+    subprocess.run(['git', 'init', '-q', '.'], cwd=dest, check=True)
+    subprocess.run(['git', 'add', '-A'], cwd=dest, check=True)
+    rc, out = run([os.path.join(BIN, 'ansible-test'), 'sanity', '--python', '%d.%d' % sys.version_info[:2],
+                   '--requirements', '--color', 'no'], cwd=str(dest), timeout=1800)
+    errors = [line for line in out.splitlines() if line.startswith(('ERROR', 'FATAL'))]
+    assert rc == 0, '\n'.join(errors) or out[-6000:]
+
+
+def test_collection_build_has_no_test_fixtures(tmp_path):
+    rc, out = run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', str(tmp_path),
+                   REPO])
+    assert rc == 0, out
+    tarballs = list(tmp_path.glob('dataflux-func-*.tar.gz'))
+    assert len(tarballs) == 1
+    names = tarfile.open(tarballs[0]).getnames()
+    assert 'MANIFEST.json' in names and 'plugins/modules/func_stack.py' in names
+    leaked = [n for n in names if n.startswith(('tests/func_double', 'tests/integration', 'tests/unit', 'bench',
+                                                '.venv', '.cache', 'molecule', 'scripts'))]
+    assert not leaked, leaked
+
+
+def test_ansible_doc_lists_and_renders_every_module():
+    rc, out = run([os.path.join(BIN, 'ansible-doc'), '-l', 'dataflux.func'])
+    assert rc == 0, out
+    for name in MODULES:
+        assert 'dataflux.func.%s' % name in out
+        rc, doc = run([os.path.join(BIN, 'ansible-doc'), 'dataflux.func.%s' % name])
+        assert rc == 0 and 'EXAMPLES' in doc, doc[-2000:]
