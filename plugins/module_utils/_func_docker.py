@@ -29,6 +29,16 @@ def docker_argument_spec():
     )
 
 
+def install_argument_spec():
+    """Options of the dataflux.func.install doc fragment: install_dir, stack_name, docker_cli, docker_host."""
+    spec = dict(
+        install_dir=dict(type='path'),
+        stack_name=dict(type='str', default='dataflux-func'),
+    )
+    spec.update(docker_argument_spec())
+    return spec
+
+
 class DockerCLI(object):
     """Thin wrapper around the docker CLI: JSON queries, container lookup, exec streaming."""
 

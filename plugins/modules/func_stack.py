@@ -1,0 +1,443 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dataflux.func contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: func_stack
+short_description: Deploy, remove and restart the DataFlux Func stack on a Docker Swarm node
+version_added: 0.1.0
+description:
+  - Manages the Docker stack of a DataFlux Func installation (the C(docker-stack.yaml) of the install directory)
+    on one Docker Swarm manager node, through the C(docker) CLI.
+  - Before deploying, the services of the stack file are compared with the running ones (image, command,
+    entrypoint, environment, container and service labels, mounts, published ports, mode and replicas,
+    extra hosts, endpoint mode, networks, stop grace period, init and logging), so check mode and diff mode
+    tell the truth and a second run reports no change. Other compose keys (for example C(healthcheck) or
+    C(deploy.resources)) are not compared; the module warns when the stack file uses them.
+  - The module waits for convergence itself (every service runs its desired number of tasks of the current
+    spec) instead of relying on C(docker stack deploy --detach=false), and names the stuck service and its
+    last task error when O(timeout) runs out.
+  - Service names are read from the live stack file and the running stack, so installations made by older
+    official installers (C(worker-1-6), C(worker-7), C(worker-8-9), ...) are handled as they are.
+extends_documentation_fragment:
+  - dataflux.func.install
+options:
+  stack_file:
+    description:
+      - The compose file to deploy. Relative bind-mount paths in it are resolved against its directory, and
+        C(docker stack deploy) runs in that directory.
+      - Defaults to C(<install_dir>/docker-stack.yaml).
+    type: path
+  state:
+    description:
+      - V(present) deploys the stack file when it differs from the running services (or the stack is not
+        running) and waits until every service has converged.
+      - V(absent) removes the stack and waits until all of its containers and networks are gone (the
+        maintenance guide's C(docker ps) check).
+      - V(restarted) restarts the services (always reports a change); see O(restart_mode). If the stack is not
+        running it is deployed instead.
+    type: str
+    choices: [present, absent, restarted]
+    default: present
+  restart_mode:
+    description:
+      - How O(state=restarted) restarts.
+      - V(full) is the maintenance guide's procedure, C(docker stack rm), wait until every container and
+        network is gone, C(docker stack deploy --resolve-image never) (O(resolve_image)), wait for
+        convergence. With O(services) only those services are removed and re-created. The server does not
+        answer for the whole procedure.
+      - V(rolling) restarts services in place with C(docker service update --force). MySQL/Redis and other
+        non-Func services first (stop-first), then workers and beat (start-first), then the server. The server is
+        started before the old task is stopped (start-first) so it keeps answering, B(except) when it
+        publishes a port in C(mode=host). A host port cannot be bound twice on one node, so a start-first
+        update would never finish (swarm reports C(host-mode port already in use)). Such a server is
+        restarted stop-first and the module warns that it does not answer for about a second. Pending
+        stack file changes are deployed first; services that this deploy already restarted are not restarted
+        twice.
+    type: str
+    choices: [full, rolling]
+    default: full
+  services:
+    description:
+      - Short service names (for example V(server), V(worker-0), V(worker-1-6)) to restart with
+        O(state=restarted). Default is every service of the stack.
+      - Names must exist in the stack file or in the running stack.
+    type: list
+    elements: str
+  resolve_image:
+    description:
+      - Passed to C(docker stack deploy --resolve-image). V(never) suits offline installs with images loaded
+        from the portable bundle.
+    type: str
+    choices: [never, always, changed]
+    default: never
+  prune:
+    description:
+      - Remove running services of the stack that the stack file no longer defines (C(--prune)). Without it
+        such services are kept and listed in RV(plan) with action V(extra).
+    type: bool
+    default: false
+  wait:
+    description:
+      - Wait for convergence after deploying, and until containers and networks are gone after removing.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds allowed for all waiting of one module run together.
+    type: int
+    default: 300
+attributes:
+  check_mode:
+    support: full
+    details: Returns the plan and the same RV(changed) as a real run, and changes nothing.
+  diff_mode:
+    support: full
+    details: Before/after of every service that would be created, updated or removed; environment values of
+      secret-looking keys (C(PASSWORD), C(SECRET), C(TOKEN), ...) are masked.
+  idempotent:
+    support: partial
+    details: O(state=present) and O(state=absent) are idempotent; O(state=restarted) always restarts.
+notes:
+  - Test or CI stacks on hosts without IPVS need C(deploy.endpoint_mode=dnsrr) and host-mode published ports.
+  - The stack file is parsed with PyYAML on the managed host; C(${VAR}) interpolation is not supported.
+requirements:
+  - Docker CLI and a Docker Swarm manager node (C(docker swarm init)).
+  - PyYAML on the managed host.
+seealso:
+  - name: docker stack deploy
+    description: Reference of the command this module runs.
+    link: https://docs.docker.com/reference/cli/docker/stack/deploy/
+author:
+  - dataflux.func contributors
+'''
+
+EXAMPLES = r'''
+- name: Deploy docker-stack.yaml of the default installation (no-op when nothing changed)
+  dataflux.func.func_stack:
+    state: present
+
+- name: Show what a deploy would change, without changing anything
+  dataflux.func.func_stack:
+    install_dir: /usr/local/dataflux-func
+  check_mode: true
+  diff: true
+
+- name: Restart like the maintenance guide (stack rm, wait, deploy)
+  dataflux.func.func_stack:
+    state: restarted
+    restart_mode: full
+
+- name: Restart the workers in place, server keeps running
+  dataflux.func.func_stack:
+    state: restarted
+    restart_mode: rolling
+    services: [worker-0, worker-1, worker-2, worker-3, worker-5, worker-6, beat]
+
+- name: Stop DataFlux Func and wait until every container is gone
+  dataflux.func.func_stack:
+    state: absent
+    timeout: 120
+'''
+
+RETURN = r'''
+services:
+  description: Services of the stack after the run (live state; in check mode the state before the run).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Full service name.
+      type: str
+      sample: dataflux-func_server
+    short_name:
+      description: Service name in the stack file.
+      type: str
+      sample: server
+    image:
+      description: Image reference (without digest).
+      type: str
+      sample: pubrepo.jiagouyun.com/dataflux-func/dataflux-func:5.1.7
+    desired:
+      description: Desired task count.
+      type: int
+      sample: 1
+    running:
+      description: Running task count.
+      type: int
+      sample: 1
+    mode:
+      description: V(replicated) or V(global).
+      type: str
+      sample: replicated
+actions:
+  description: What the module did (or would do in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["deploy stack dataflux-func (update: server)", "wait for convergence: 2.1 s"]
+plan:
+  description:
+    - One entry per service. For O(state=present) the action is V(create), V(update) (with the changed
+      fields), V(remove) (only with O(prune)), V(extra) (running, not in the file, kept) or V(unchanged); for
+      O(state=absent) V(remove); for O(state=restarted) V(restart) (with the update C(order) when rolling).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"service": "server", "action": "update", "fields": ["env"]}]
+commands:
+  description: The Docker commands that changed something (queries are not listed). No secrets.
+  returned: always
+  type: list
+  elements: str
+  sample: ["docker stack deploy -c /usr/local/dataflux-func/docker-stack.yaml --resolve-image never dataflux-func"]
+stack_file:
+  description: The stack file used.
+  returned: always
+  type: str
+  sample: /usr/local/dataflux-func/docker-stack.yaml
+diff:
+  description: Before/after of the changed services (secrets masked), also shown with C(--diff).
+  returned: when diff mode is on or something changed
+  type: dict
+'''
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import (
+    DockerCLI, host_mode_ports, install_argument_spec, masked_service, normalize_compose_stack, plan_changes,
+    stack_diff, stack_plan, unsupported_keys)
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, load_yaml_file
+
+MUTATING = ('stack deploy', 'stack rm', 'service update', 'service rm')
+STATEFUL_HINTS = ('mysql', 'mariadb', 'redis')
+
+
+class StackRunner(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.check = module.check_mode
+        self.inst = Installation(self.params['install_dir'], self.params['stack_name'])
+        self.stack = self.params['stack_name']
+        self.stack_file = os.path.abspath(self.params['stack_file'] or self.inst.path('stack_file'))
+        self.docker = DockerCLI(module, self.params['docker_cli'], self.params['docker_host'])
+        self.deadline = time.time() + self.params['timeout']
+        self.actions = []
+        self.result = {'changed': False, 'plan': [], 'stack_file': self.stack_file}
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def full(self, short):
+        return '%s_%s' % (self.stack, short)
+
+    def remaining(self):
+        return max(0.0, self.deadline - time.time())
+
+    def desired(self):
+        data = load_yaml_file(self.stack_file, required=True, what='Stack file')
+        for svc, keys in sorted(unsupported_keys(data).items()):
+            self.module.warn('Stack file %s, service %s: changes to %s are not detected by func_stack '
+                             '(they are deployed only together with a detected change or a restart).'
+                             % (self.stack_file, svc, ', '.join(keys)))
+        return normalize_compose_stack(data, self.stack, os.path.dirname(self.stack_file))
+
+    def deploy(self, why):
+        self.actions.append('deploy stack %s (%s)' % (self.stack, why))
+        if self.check:
+            return
+        self.docker.stack_deploy(self.stack, self.stack_file, self.params['resolve_image'], self.params['prune'])
+
+    def wait_converged(self, shorts):
+        if self.check or not self.params['wait'] or not shorts:
+            return
+        took = self.docker.wait_services_converged([self.full(s) for s in shorts], timeout=self.remaining())
+        self.actions.append('wait for convergence of %s: %.1f s' % (', '.join(shorts), took))
+
+    # --- states ----------------------------------------------------------------------------------
+    def present(self):
+        desired = self.desired()
+        live, _raw = self.docker.live_stack(self.stack)
+        plan = stack_plan(desired, live, self.params['prune'])
+        changes = plan_changes(plan)
+        self.result['plan'] = plan
+        if changes:
+            self.result['changed'] = True
+            self.result['diff'] = stack_diff(desired, live, plan, self.stack, self.stack_file)
+            summary = '; '.join('%s: %s' % (action, ', '.join(p['service'] for p in changes
+                                                               if p['action'] == action))
+                                for action in ('create', 'update', 'remove')
+                                if any(p['action'] == action for p in changes))
+            self.deploy(summary)
+            self.wait_converged(sorted(desired))
+            removed = [self.full(p['service']) for p in changes if p['action'] == 'remove']
+            if removed and not self.check and self.params['wait']:
+                took = self.docker.wait_services_gone(removed, timeout=self.remaining())
+                self.actions.append('wait until removed services are gone: %.1f s' % took)
+        return desired, live, plan
+
+    def absent(self):
+        live, _raw = self.docker.live_stack(self.stack)
+        networks = self.docker.stack_networks(self.stack)
+        self.result['plan'] = [{'service': name, 'action': 'remove', 'fields': []} for name in sorted(live)]
+        if live or networks:
+            self.result['changed'] = True
+            self.result['diff'] = {'before': {k: masked_service(v) for k, v in live.items()}, 'after': {},
+                                   'before_header': 'stack %s (running services)' % self.stack,
+                                   'after_header': 'stack %s (removed)' % self.stack}
+            self.actions.append('remove stack %s' % self.stack)
+            if not self.check:
+                self.docker.stack_remove(self.stack)
+        if self.check or not self.params['wait']:
+            return
+        if live or networks or self.docker.stack_containers(self.stack):
+            took = self.docker.wait_stack_gone(self.stack, timeout=self.remaining())
+            self.actions.append('wait until containers and networks are gone: %.1f s' % took)
+
+    def restarted(self):
+        desired = self.desired()
+        live, _raw = self.docker.live_stack(self.stack)
+        self.result['changed'] = True
+        if not live:
+            self.result['plan'] = [{'service': n, 'action': 'create', 'fields': []} for n in sorted(desired)]
+            self.deploy('stack was not running')
+            self.wait_converged(sorted(desired))
+            return
+        known = sorted(set(desired) | set(live))
+        selected = self.params['services'] or known
+        unknown = [s for s in selected if s not in known]
+        if unknown:
+            raise FuncError('Unknown service(s) %s in stack %s. Services in %s and the running stack: %s'
+                            % (', '.join(unknown), self.stack, self.stack_file, ', '.join(known)),
+                            services=known)
+        if self.params['restart_mode'] == 'full':
+            self.restart_full(desired, live, selected, known)
+        else:
+            self.restart_rolling(desired, live, selected)
+
+    def restart_full(self, desired, live, selected, known):
+        whole = set(selected) >= set(live)
+        self.result['plan'] = [{'service': s, 'action': 'restart', 'fields': []} for s in sorted(selected)]
+        if whole:
+            self.actions.append('remove stack %s' % self.stack)
+            if not self.check:
+                self.docker.stack_remove(self.stack)
+                took = self.docker.wait_stack_gone(self.stack, timeout=self.remaining())
+                self.actions.append('wait until containers and networks are gone: %.1f s' % took)
+        else:
+            names = [self.full(s) for s in sorted(selected) if s in live]
+            self.actions.append('remove services %s' % ', '.join(names))
+            if not self.check:
+                self.docker.service_remove(*names)
+                took = self.docker.wait_services_gone(names, timeout=self.remaining())
+                self.actions.append('wait until their containers are gone: %.1f s' % took)
+        self.deploy('full restart')
+        self.wait_converged(sorted(desired))
+
+    def restart_rolling(self, desired, live, selected):
+        plan = stack_plan(desired, live, self.params['prune'])
+        changes = plan_changes(plan)
+        done = set()
+        if changes:
+            self.deploy('apply pending changes: %s' % ', '.join('%s %s' % (p['action'], p['service'])
+                                                                 for p in changes))
+            self.wait_converged(sorted(desired))
+            done = {p['service'] for p in changes}
+        phases = ([], [], [])   # stateful/other, workers and beat, server
+        entries = []
+        for short in sorted(selected):
+            spec = desired.get(short) or live.get(short) or {}
+            if short in done:
+                entries.append({'service': short, 'action': 'restarted by deploy', 'fields': []})
+                continue
+            if short not in live and short not in desired:
+                continue
+            order, phase = self.rolling_order(short, spec, desired)
+            entries.append({'service': short, 'action': 'restart', 'order': order, 'fields': []})
+            phases[phase].append((short, order))
+        self.result['plan'] = entries
+        for phase in phases:
+            if not phase:
+                continue
+            for short, order in phase:
+                self.actions.append('docker service update --force --update-order %s %s' % (order, self.full(short)))
+                if not self.check:
+                    self.docker.service_force_update(self.full(short), order=order)
+            self.wait_converged([short for short, _order in phase])
+
+    def rolling_order(self, short, spec, desired):
+        """(update order, phase) of one service for a rolling restart."""
+        image = (spec.get('image') or '').lower()
+        server_image = ((desired.get('server') or {}).get('image') or '').lower()
+        is_server = short == 'server' or 'run-server.sh' in ' '.join(spec.get('command') or [])
+        if is_server:
+            if host_mode_ports(spec):
+                self.module.warn(
+                    'Service %s publishes port(s) %s in host mode: two tasks cannot bind the same host port '
+                    'on one node, so it is restarted stop-first and does not answer for about a second. '
+                    'Publish the port in ingress mode to restart it without a gap.'
+                    % (self.full(short), ', '.join(str(p['published']) for p in host_mode_ports(spec))))
+                return 'stop-first', 2
+            return 'start-first', 2
+        func_app = (server_image and image == server_image) or short == 'beat' or short.startswith('worker')
+        if func_app and not any(h in short.lower() or h in image for h in STATEFUL_HINTS):
+            return ('stop-first' if host_mode_ports(spec) else 'start-first'), 1
+        return 'stop-first', 0
+
+    def run(self):
+        state = self.params['state']
+        try:
+            if state == 'present':
+                self.present()
+            elif state == 'absent':
+                self.absent()
+            else:
+                self.restarted()
+        finally:
+            self.result['actions'] = self.actions
+            self.result['commands'] = [c for c in self.docker.commands
+                                       if any((' %s ' % m) in (' %s ' % c) for m in MUTATING)]
+        self.result['services'] = self.docker.stack_status(self.stack)
+        if not self.module._diff and not self.result['changed']:
+            self.result.pop('diff', None)
+        return self.result
+
+
+def main():
+    argument_spec = install_argument_spec()
+    argument_spec.update(
+        stack_file=dict(type='path'),
+        state=dict(type='str', default='present', choices=['present', 'absent', 'restarted']),
+        restart_mode=dict(type='str', default='full', choices=['full', 'rolling']),
+        services=dict(type='list', elements='str'),
+        resolve_image=dict(type='str', default='never', choices=['never', 'always', 'changed']),
+        prune=dict(type='bool', default=False),
+        wait=dict(type='bool', default=True),
+        timeout=dict(type='int', default=300),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    runner = None
+    try:
+        runner = StackRunner(module)
+        result = runner.run()
+    except FuncError as exc:
+        if runner is not None:
+            exc.details.setdefault('actions', runner.actions)
+            exc.details.setdefault('commands', [c for c in runner.docker.commands
+                                                if any((' %s ' % m) in (' %s ' % c) for m in MUTATING)])
+        exc.msg = 'Stack %s: %s' % (module.params['stack_name'], exc.msg)
+        fail_from(module, exc)
+    except Exception as exc:  # pragma: no cover - unexpected
+        fail_from(module, exc)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
