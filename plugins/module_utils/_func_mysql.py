@@ -1,0 +1,738 @@
+# -*- coding: utf-8 -*-
+# Copyright: dataflux.func contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MySQL / MariaDB access for dataflux.func with two transports.
+
+* ``container``: ``docker exec -i <mysql container> sh -c <script>``. The script reads a client option file of
+  an exact byte count from stdin (``dd bs=1``, which never reads past it) into a 0600 temp file, runs
+  ``mysql``/``mysqldump --defaults-extra-file=<file>`` (the option file first), removes the file and keeps the
+  client's exit code. The rest of stdin belongs to the client (SQL for ``mysql``).
+* ``direct``: the host's ``mysql``/``mysqldump`` (or ``mariadb``/``mariadb-dump``) with a 0600 option file in a
+  private temp directory.
+
+Passwords never go on any argv (host or container) and no shell string with secrets is ever built on the
+host: every command is an argv list. Every exit code of a pipeline is checked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, redact_text
+
+BUILTIN_SERVICE_HOST = 'mysql'
+CHUNK = 1024 * 1024
+
+# Privileges the maintenance guide (section 7) lists for backups with mysqldump.
+BACKUP_PRIVILEGES = ('SELECT', 'RELOAD', 'LOCK TABLES', 'REPLICATION CLIENT', 'SHOW VIEW', 'PROCESS')
+_GLOBAL_ONLY = ('RELOAD', 'REPLICATION CLIENT', 'PROCESS')
+# MariaDB >= 10.5 shows REPLICATION CLIENT as BINLOG MONITOR (same privilege bit).
+_PRIV_ALIASES = {'BINLOG MONITOR': 'REPLICATION CLIENT'}
+
+SERVER_VARIABLES = ('version', 'version_comment', 'character_set_server', 'collation_server',
+                    'innodb_large_prefix', 'max_allowed_packet', 'time_zone', 'system_time_zone',
+                    'lower_case_table_names', 'sql_mode', 'innodb_flush_log_at_trx_commit', 'log_bin')
+
+TRAILER = b'-- Dump completed'
+
+# Option-file reader in the container. $1 = byte count of the option file on stdin, $2 = client program,
+# the rest = its arguments. No secret is ever part of this text or of the arguments.
+CONTAINER_SCRIPT = r'''umask 077
+f=$(mktemp 2>/dev/null || echo /tmp/.dff-my.$$.cnf)
+: > "$f" || exit 97
+trap 'rm -f "$f"' EXIT
+trap 'rm -f "$f"; exit 143' TERM INT HUP PIPE
+n=$1; p=$2; shift 2
+dd bs=1 count="$n" of="$f" 2>/dev/null
+[ "$(wc -c < "$f")" -eq "$n" ] || { echo "dataflux.func: option file was not received" >&2; exit 98; }
+if ! command -v "$p" >/dev/null 2>&1; then
+  case "$p" in mysql) p=mariadb ;; mysqldump) p=mariadb-dump ;; esac
+fi
+"$p" --defaults-extra-file="$f" "$@"
+rc=$?
+rm -f "$f"
+exit $rc
+'''
+
+
+def mysql_argument_spec():
+    return dict(
+        mysql_transport=dict(type='str', default='auto', choices=['auto', 'container', 'direct']),
+        mysql_service=dict(type='str', default='mysql'),
+        mysql_host=dict(type='str'),
+        mysql_port=dict(type='int'),
+        mysql_user=dict(type='str'),
+        mysql_password=dict(type='str', no_log=True),
+        mysql_database=dict(type='str'),
+        mysql_socket=dict(type='path'),
+    )
+
+
+def quote(value):
+    """SQL string literal (NULL for None), safe for any sql_mode (backslash and quote escaped)."""
+    if value is None:
+        return 'NULL'
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = str(value)
+    out = []
+    for ch in text:
+        if ch == '\\':
+            out.append('\\\\')
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == '\0':
+            out.append('\\0')
+        elif ch == '\n':
+            out.append('\\n')
+        elif ch == '\r':
+            out.append('\\r')
+        elif ch == '\x1a':
+            out.append('\\Z')
+        else:
+            out.append(ch)
+    return "'%s'" % ''.join(out)
+
+
+def quote_ident(name):
+    return '`%s`' % str(name).replace('`', '``')
+
+
+def _option_value(value):
+    text = str(value)
+    text = text.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r').replace('\t', '\\t')
+    if '"' not in text:
+        return '"%s"' % text
+    if "'" not in text:
+        return "'%s'" % text
+    raise FuncError('The MySQL password contains both single and double quotes, which a MySQL option file '
+                    'cannot hold. Use a password without one of them.')
+
+
+def option_file_bytes(user=None, password=None, host=None, port=None, socket=None):
+    lines = ['[client]']
+    if user:
+        lines.append('user=%s' % _option_value(user))
+    if password not in (None, ''):
+        lines.append('password=%s' % _option_value(password))
+    if host:
+        lines.append('host=%s' % _option_value(host))
+    if port:
+        lines.append('port=%d' % int(port))
+    if socket:
+        lines.append('socket=%s' % _option_value(socket))
+    return ('\n'.join(lines) + '\n').encode('utf-8')
+
+
+def detect_format(path):
+    """'gzip', 'zstd', 'zip' or 'plain' from the magic bytes of path."""
+    with open(path, 'rb') as handle:
+        head = handle.read(4)
+    if head[:2] == b'\x1f\x8b':
+        return 'gzip'
+    if head == b'\x28\xb5\x2f\xfd':
+        return 'zstd'
+    if head[:4] == b'PK\x03\x04':
+        return 'zip'
+    return 'plain'
+
+
+def find_binary(*names):
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+# --- SQL stream scanner -------------------------------------------------------------------------------
+_TOKENS = re.compile(
+    rb"'[^'\\]*(?:\\.[^'\\]*)*'"                          # complete string literal
+    rb"|(?m:^--[^\n]*\n)"                                   # comment line
+    rb"|\)\s*,\s*\("                                        # tuple separator
+    rb"|INSERT\s+INTO\s+`((?:[^`]|``)+)`"                   # insert start (group 1)
+    rb"|CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`((?:[^`]|``)+)`"   # group 2
+    rb"|\nUSE\s+`((?:[^`]|``)+)`"                         # group 3
+    rb"|;"
+    rb"|'",                                                 # unterminated string (needs more data)
+    re.IGNORECASE)
+_GUARD = 256
+
+
+class DumpScanner(object):
+    """Counts rows per table in INSERT statements of a SQL dump while it streams (exact, string-aware).
+
+    Works for mysqldump output (one or many rows per INSERT) and for DataFlux Func's own backup format.
+    """
+
+    def __init__(self):
+        self.counts = {}
+        self.tables = []
+        self.databases = []
+        self._carry = b''
+        self._current = None
+        self.tail = b''
+        self.head = b''
+        self.bytes = 0
+
+    def _process(self, buf, final):
+        limit = len(buf) if final else max(0, len(buf) - _GUARD)
+        pos = 0
+        for match in _TOKENS.finditer(buf):
+            tok_end = match.end()
+            text = match.group(0)
+            if (tok_end > limit and not final) or (text == b"'" and not final):
+                return buf[match.start():]
+            pos = tok_end
+            first = text[:1]
+            if first == b"'" or first == b'-':
+                continue
+            if first == b')':
+                if self._current is not None:
+                    self.counts[self._current] += 1
+                continue
+            if first == b';':
+                self._current = None
+                continue
+            if match.group(1) is not None:
+                name = match.group(1).replace(b'``', b'`').decode('utf-8', 'replace')
+                self._current = name
+                self.counts[name] = self.counts.get(name, 0) + 1
+            elif match.group(2) is not None:
+                name = match.group(2).replace(b'``', b'`').decode('utf-8', 'replace')
+                if name not in self.tables:
+                    self.tables.append(name)
+                self.counts.setdefault(name, 0)
+            elif match.group(3) is not None:
+                self.databases.append(match.group(3).replace(b'``', b'`').decode('utf-8', 'replace'))
+        return b'' if final else buf[max(pos, limit):]
+
+    def feed(self, data):
+        if not data:
+            return
+        self.bytes += len(data)
+        if len(self.head) < 65536:
+            self.head += data[:65536 - len(self.head)]
+        self.tail = (self.tail + data)[-512:]
+        self._carry = self._process(self._carry + data, False)
+
+    def finish(self):
+        self._process(self._carry, True)
+        self._carry = b''
+        return self
+
+    @property
+    def completed(self):
+        return TRAILER in self.tail
+
+    @property
+    def is_mysqldump(self):
+        return self.head.startswith(b'-- MySQL dump') or self.head.startswith(b'-- MariaDB dump') \
+            or b'\n-- MySQL dump' in self.head[:200] or b'-- MariaDB dump' in self.head[:200]
+
+
+# --- grants ---------------------------------------------------------------------------------------------
+_GRANT_RE = re.compile(r'^GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s', re.IGNORECASE | re.DOTALL)
+
+
+def _db_pattern_matches(pattern, database):
+    pattern = pattern.strip('`')
+    regex = ''
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == '\\' and i + 1 < len(pattern):
+            regex += re.escape(pattern[i + 1])
+            i += 2
+            continue
+        regex += '.*' if ch == '%' else '.' if ch == '_' else re.escape(ch)
+        i += 1
+    return re.match('^%s$' % regex, database) is not None
+
+
+def missing_privileges(grants, database, required=BACKUP_PRIVILEGES):
+    """Which of required are not granted by the SHOW GRANTS lines for database (list, in order)."""
+    have_global, have_db = set(), set()
+    for line in grants:
+        match = _GRANT_RE.match(line.strip())
+        if not match:
+            continue
+        privs, target = match.group(1), match.group(2)
+        names = set()
+        for part in re.split(r',\s*(?![^()]*\))', privs):
+            name = re.sub(r'\s*\(.*\)$', '', part.strip()).upper()
+            names.add(_PRIV_ALIASES.get(name, name))
+        if 'ALL' in names or 'ALL PRIVILEGES' in names:
+            names = set(required)
+        db_part = target.split('.', 1)[0]
+        if target.replace('`', '') == '*.*':
+            have_global |= names
+        elif db_part != '*' and target.split('.', 1)[1] == '*' and _db_pattern_matches(db_part, database):
+            have_db |= names
+    missing = []
+    for priv in required:
+        if priv in have_global:
+            continue
+        if priv not in _GLOBAL_ONLY and priv in have_db:
+            continue
+        missing.append(priv)
+    return missing
+
+
+def parse_xml_rows(text):
+    """Rows of `mysql --xml` output (one or several result sets) as dicts; NULL -> None."""
+    text = re.sub(r'<\?xml[^>]*\?>', '', text or '').strip()
+    if not text:
+        return []
+    root = ET.fromstring('<results xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">%s</results>' % text)
+    rows = []
+    nil = '{http://www.w3.org/2001/XMLSchema-instance}nil'
+    for row in root.iter('row'):
+        item = {}
+        for field in row.findall('field'):
+            item[field.get('name')] = None if field.get(nil) == 'true' else (field.text or '')
+        rows.append(item)
+    return rows
+
+
+class _Pipeline(object):
+    """Processes started for one operation; all killed on error, every exit code checked."""
+
+    def __init__(self, secrets):
+        self.procs = []
+        self.secrets = secrets
+
+    def start(self, name, argv, **kwargs):
+        errf = tempfile.TemporaryFile()
+        kwargs.setdefault('stderr', errf)
+        try:
+            proc = subprocess.Popen(argv, **kwargs)
+        except OSError as exc:
+            errf.close()
+            raise FuncError('Cannot run %s (%s): %s' % (name, argv[0], exc))
+        self.procs.append((name, argv, proc, errf))
+        return proc
+
+    def kill(self):
+        for _name, _argv, proc, _errf in self.procs:
+            if proc.poll() is None:
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
+        for _name, _argv, proc, _errf in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stderr(self, proc):
+        for _name, _argv, pr, errf in self.procs:
+            if pr is proc:
+                errf.seek(0)
+                return redact_text(errf.read().decode('utf-8', 'replace'), self.secrets)
+        return ''
+
+    def wait_all(self, what):
+        failures = []
+        for name, argv, proc, _errf in self.procs:
+            rc = proc.wait()
+            if rc != 0:
+                failures.append((name, argv, rc, self.stderr(proc)))
+        if failures:
+            name, argv, rc, err = failures[0]
+            raise FuncError('%s failed: %s exited with %s: %s' % (what, name, rc, err.strip()[-2000:] or
+                                                                  'no error output'),
+                            rc=rc, stderr=err[-4000:], cmd=[redact_text(a, self.secrets) for a in argv],
+                            failed_commands=[{'name': f[0], 'rc': f[2], 'stderr': f[3][-2000:]}
+                                             for f in failures])
+
+    def close(self):
+        for _name, _argv, _proc, errf in self.procs:
+            errf.close()
+
+
+class MySQLClient(object):
+    """One MySQL/MariaDB connection definition, used through the container or the host client."""
+
+    def __init__(self, transport='direct', database=None, user=None, password=None, host=None, port=None,
+                 socket=None, container=None, docker=None, module=None):
+        if transport not in ('container', 'direct'):
+            raise FuncError('mysql transport must be container or direct, not %r' % (transport,))
+        if transport == 'container' and (not container or docker is None):
+            raise FuncError('The container transport needs a container and a DockerCLI')
+        self.transport = transport
+        self.database = database
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = int(port) if port not in (None, '') else None
+        self.socket = socket
+        self.container = container
+        self.docker = docker
+        self.module = module
+        self.commands = []
+
+    # --- construction ----------------------------------------------------------------------
+    @classmethod
+    def for_installation(cls, module, installation, docker, params):
+        """Connection from installation.effective_config('server'), overridden by explicit mysql_* params.
+
+        auto = container when MYSQL_HOST is the built-in service name and the stack has that service,
+        else direct.
+        """
+        params = params or {}
+        config = installation.effective_config('server') if installation is not None else {}
+
+        def pick(name, key):
+            value = params.get(name)
+            return value if value not in (None, '') else config.get(key)
+
+        host = pick('mysql_host', 'MYSQL_HOST')
+        port = pick('mysql_port', 'MYSQL_PORT')
+        user = pick('mysql_user', 'MYSQL_USER')
+        password = pick('mysql_password', 'MYSQL_PASSWORD')
+        database = pick('mysql_database', 'MYSQL_DATABASE')
+        service = params.get('mysql_service') or 'mysql'
+        transport = params.get('mysql_transport') or 'auto'
+        socket = params.get('mysql_socket')
+        stack = getattr(installation, 'stack_name', None)
+
+        if transport == 'auto':
+            transport = 'direct'
+            if host == BUILTIN_SERVICE_HOST and docker is not None and stack:
+                try:
+                    services = docker.stack_services(stack)
+                except FuncError:
+                    services = []
+                if '%s_%s' % (stack, service) in services:
+                    transport = 'container'
+                else:
+                    raise FuncError(
+                        'MYSQL_HOST is %r (the built-in MySQL service), but stack %s has no service %s_%s. '
+                        'Deploy the stack, or set mysql_transport=direct with mysql_host/mysql_port of a '
+                        'reachable server.' % (host, stack, stack, service), stack=stack)
+        if transport == 'container':
+            if docker is None or not stack:
+                raise FuncError('mysql_transport=container needs the stack name and Docker')
+            container = docker.find_container(stack, service)
+            # Inside the built-in MySQL container the server is local: use its socket unless told otherwise.
+            c_host = params.get('mysql_host') or None
+            c_port = params.get('mysql_port') if c_host else None
+            return cls('container', database=database, user=user or 'root', password=password,
+                       host=c_host, port=c_port, socket=socket, container=container, docker=docker,
+                       module=module)
+        if host == BUILTIN_SERVICE_HOST and not socket:
+            raise FuncError('MYSQL_HOST is %r, a name that resolves only inside the stack network; the direct '
+                            'transport cannot reach it from the host. Use mysql_transport=container (or auto), '
+                            'or give mysql_host/mysql_port.' % host)
+        return cls('direct', database=database, user=user, password=password, host=host, port=port,
+                   socket=socket, module=module)
+
+    # --- plumbing ----------------------------------------------------------------------------
+    @property
+    def secrets(self):
+        return [self.password] if self.password else []
+
+    def describe(self):
+        if self.transport == 'container':
+            return 'container %s' % self.container
+        if self.socket:
+            return 'socket %s' % self.socket
+        return '%s:%s' % (self.host, self.port or 3306)
+
+    def _option_file(self):
+        return option_file_bytes(self.user, self.password, self.host, self.port, self.socket)
+
+    def _prepare(self, program, args):
+        """(argv, stdin_prefix, cleanup). stdin_prefix must be written first to the process's stdin."""
+        args = [str(a) for a in args]
+        cnf = self._option_file()
+        if self.transport == 'container':
+            argv = self.docker.exec_argv(self.container, ['sh', '-c', CONTAINER_SCRIPT, 'sh', str(len(cnf)),
+                                                          program] + args)
+            self.commands.append(' '.join(argv[:argv.index('sh')] + ['sh', '-c', '<option-file reader>',
+                                                                       program, '--defaults-extra-file=<tmp>']
+                                          + args))
+            return argv, cnf, lambda: None
+        names = {'mysql': ('mysql', 'mariadb'), 'mysqldump': ('mysqldump', 'mariadb-dump')}[program]
+        binary = find_binary(*names)
+        if not binary:
+            raise FuncError('Neither %s nor %s was found on this host; install the MySQL/MariaDB client '
+                            '(Debian: apt-get install mariadb-client) or use mysql_transport=container.'
+                            % names)
+        tmpdir = tempfile.mkdtemp(prefix='dff-mysql-')
+        os.chmod(tmpdir, 0o700)
+        path = os.path.join(tmpdir, 'client.cnf')
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(cnf)
+        argv = [binary, '--defaults-extra-file=%s' % path] + args
+        self.commands.append(' '.join([binary, '--defaults-extra-file=<tmp>'] + args))
+        return argv, b'', lambda: shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def _run(self, program, args, sql=b'', timeout=None):
+        argv, prefix, cleanup = self._prepare(program, args)
+        try:
+            try:
+                proc = subprocess.run(argv, check=False, input=prefix + sql, capture_output=True, timeout=timeout,
+                                      env=self.docker.env if self.transport == 'container' else None)
+            except subprocess.TimeoutExpired:
+                raise FuncError('%s did not finish within %s s (%s)' % (program, timeout, self.describe()))
+            except OSError as exc:
+                raise FuncError('Cannot run %s: %s' % (argv[0], exc))
+        finally:
+            cleanup()
+        err = redact_text(proc.stderr.decode('utf-8', 'replace'), self.secrets)
+        if proc.returncode != 0:
+            raise FuncError('MySQL command failed on %s (rc=%s): %s' % (self.describe(), proc.returncode,
+                                                                      err.strip() or 'no error output'),
+                            rc=proc.returncode, stderr=err)
+        return proc.stdout, err
+
+    # --- API ---------------------------------------------------------------------------------
+    def quote(self, value):
+        return quote(value)
+
+    def query(self, sql, database=None, timeout=600):
+        """Rows of the statement(s) as dicts, column -> str or None."""
+        db = self.database if database is None else (database or None)
+        args = ['--xml', '--default-character-set=utf8mb4'] + ([db] if db else [])
+        out, _err = self._run('mysql', args, sql.encode('utf-8'), timeout=timeout)
+        try:
+            return parse_xml_rows(out.decode('utf-8', 'replace'))
+        except ET.ParseError as exc:
+            raise FuncError('Cannot parse the MySQL client output: %s' % exc)
+
+    def execute(self, sql, database=None, timeout=600):
+        db = self.database if database is None else (database or None)
+        args = ['--default-character-set=utf8mb4', '--batch'] + ([db] if db else [])
+        self._run('mysql', args, sql.encode('utf-8'), timeout=timeout)
+
+    def ping(self):
+        return self.query('SELECT 1 AS ok', database='')
+
+    def server_info(self):
+        names = ', '.join(quote(v) for v in SERVER_VARIABLES)
+        rows = self.query('SHOW GLOBAL VARIABLES WHERE Variable_name IN (%s)' % names, database='')
+        variables = {r.get('Variable_name'): r.get('Value') for r in rows}
+        version = variables.get('version') or ''
+        comment = variables.get('version_comment') or ''
+        is_mariadb = 'mariadb' in version.lower() or 'mariadb' in comment.lower()
+        match = re.match(r'(\d+)\.(\d+)\.(\d+)', version)
+        return {'version': version, 'is_mariadb': is_mariadb,
+                'version_tuple': [int(x) for x in match.groups()] if match else [],
+                'variables': variables}
+
+    def grants(self):
+        rows = self.query('SHOW GRANTS', database='')
+        return [list(r.values())[0] for r in rows if r]
+
+    def missing_privileges(self, required=BACKUP_PRIVILEGES, database=None):
+        return missing_privileges(self.grants(), database or self.database, required)
+
+    def tables(self, database=None):
+        """Base tables and views of the database: {name: 'BASE TABLE' | 'VIEW'}."""
+        db = database or self.database
+        rows = self.query('SELECT TABLE_NAME AS name, TABLE_TYPE AS type FROM information_schema.TABLES '
+                          'WHERE TABLE_SCHEMA = %s' % quote(db), database='')
+        return {r['name']: r['type'] for r in rows}
+
+    def row_counts(self, tables, database=None):
+        """Exact COUNT(*) per table (one query)."""
+        db = database or self.database
+        if not tables:
+            return {}
+        parts = ['SELECT %s AS t, COUNT(*) AS n FROM %s.%s' % (quote(t), quote_ident(db), quote_ident(t))
+                 for t in sorted(tables)]
+        rows = self.query(' UNION ALL '.join(parts), database='')
+        return {r['t']: int(r['n']) for r in rows}
+
+    # --- streaming ---------------------------------------------------------------------------
+    def dump(self, out_path, databases=None, options=(), compress=None, compress_level=None, timeout=None):
+        """Run mysqldump and stream its output to out_path (created 0600, truncated), optionally through
+        gzip/zstd. Returns dict(raw_bytes, completed, sha256 (plain only), duration, tail).
+
+        Every exit code (dump, compressor) is checked; a dump without the completion trailer raises.
+        """
+        import hashlib
+        dbs = list(databases or ([self.database] if self.database else []))
+        args = list(options) + ['--databases'] + dbs
+        argv, prefix, cleanup = self._prepare('mysqldump', args)
+        start = time.time()
+        pipe = _Pipeline(self.secrets)
+        fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        digest = hashlib.sha256() if not compress else None
+        raw = 0
+        tail = b''
+        try:
+            env = self.docker.env if self.transport == 'container' else None
+            dump = pipe.start('mysqldump', argv, stdin=subprocess.PIPE if prefix else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, env=env)
+            if prefix:
+                dump.stdin.write(prefix)
+                dump.stdin.close()
+            comp = None
+            if compress:
+                comp_argv = compressor_argv(compress, compress_level)
+                comp = pipe.start(compress, comp_argv, stdin=subprocess.PIPE, stdout=fd)
+                sink = comp.stdin.fileno()
+            else:
+                sink = fd
+            src = dump.stdout.fileno()
+            while True:
+                data = os.read(src, CHUNK)
+                if not data:
+                    break
+                raw += len(data)
+                tail = (tail + data)[-512:] if len(data) < 512 else data[-512:]
+                if digest is not None:
+                    digest.update(data)
+                view = memoryview(data)
+                while view:
+                    written = os.write(sink, view)
+                    view = view[written:]
+                if timeout and time.time() - start > timeout:
+                    raise FuncError('mysqldump did not finish within %s s' % timeout)
+            dump.stdout.close()
+            if comp is not None:
+                comp.stdin.close()
+            pipe.wait_all('mysqldump')
+            os.fsync(fd)
+        except BaseException:
+            pipe.kill()
+            raise
+        finally:
+            os.close(fd)
+            pipe.close()
+            cleanup()
+        completed = TRAILER in tail
+        if not completed:
+            raise FuncError('mysqldump exited 0 but its output has no completion trailer ("-- Dump completed"); '
+                            'the dump is incomplete and was discarded.', raw_bytes=raw)
+        return {'raw_bytes': raw, 'completed': completed, 'sha256': digest.hexdigest() if digest else None,
+                'duration': time.time() - start, 'tail': tail.decode('utf-8', 'replace')}
+
+    def restore(self, src, fmt=None, database=None, prefix_sql='', suffix_sql='', single_transaction=True,
+                member=None, timeout=None):
+        """Stream a plain/gzip/zstd dump (or the .sql inside a .zip) into mysql.
+
+        With single_transaction, the stream is wrapped in autocommit=0 / unique_checks=0 /
+        foreign_key_checks=0 ... COMMIT, so rows are not committed (and fsynced) one by one.
+        Returns the DumpScanner (exact per-table row counts of the INSERTs, tables, completion trailer).
+        """
+        fmt = fmt or detect_format(src)
+        db = database or self.database
+        args = ['--default-character-set=utf8mb4', '--binary-mode', '--max-allowed-packet=1073741824',
+                '--batch'] + ([db] if db else [])
+        argv, prefix, cleanup = self._prepare('mysql', args)
+        pipe = _Pipeline(self.secrets)
+        scanner = DumpScanner()
+        start = time.time()
+        out = tempfile.TemporaryFile()
+        reader = None
+        zf = None
+        try:
+            env = self.docker.env if self.transport == 'container' else None
+            client = pipe.start('mysql', argv, stdin=subprocess.PIPE, stdout=out, env=env)
+            sink = client.stdin
+
+            def send(data):
+                try:
+                    sink.write(data)
+                except BrokenPipeError:
+                    pipe.wait_all('Restore')
+                    raise FuncError('The mysql client stopped reading the dump: %s' % pipe.stderr(client))
+
+            send(prefix)
+            head = prefix_sql
+            if single_transaction:
+                head += '\nSET autocommit=0;\nSET unique_checks=0;\nSET foreign_key_checks=0;\n'
+            send(head.encode('utf-8'))
+            if fmt == 'zip':
+                import zipfile
+                zf = zipfile.ZipFile(src)
+                reader = zf.open(member or zip_sql_member(zf, src))
+                read = reader.read
+            elif fmt in ('gzip', 'zstd'):
+                dec = pipe.start('decompress', decompressor_argv(fmt, src), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE)
+                fdr = dec.stdout.fileno()
+
+                def read(n):
+                    return os.read(fdr, n)
+            else:
+                reader = open(src, 'rb')
+                read = reader.read
+            while True:
+                data = read(CHUNK)
+                if not data:
+                    break
+                scanner.feed(data)
+                send(data)
+                if timeout and time.time() - start > timeout:
+                    raise FuncError('Restore did not finish within %s s' % timeout)
+            scanner.finish()
+            tail = '\nCOMMIT;\n' if single_transaction else '\n'
+            if single_transaction:
+                tail += 'SET unique_checks=1;\nSET foreign_key_checks=1;\n'
+            send((tail + suffix_sql).encode('utf-8'))
+            sink.close()
+            pipe.wait_all('Restore')
+        except BaseException:
+            pipe.kill()
+            raise
+        finally:
+            if reader is not None:
+                reader.close()
+            if zf is not None:
+                zf.close()
+            out.close()
+            pipe.close()
+            cleanup()
+        scanner.duration = time.time() - start
+        return scanner
+
+
+def zip_sql_member(zf, path='archive'):
+    members = [n for n in zf.namelist() if n.endswith('.sql') and not n.endswith('/')]
+    if len(members) != 1:
+        raise FuncError('%s must hold exactly one .sql file (found %d)' % (path, len(members)))
+    return members[0]
+
+
+def compressor_argv(kind, level=None):
+    if kind == 'gzip':
+        binary = find_binary('gzip')
+        lvl = level if level is not None else 1
+        if not binary:
+            raise FuncError('gzip was not found on this host (apt-get install gzip)')
+        return [binary, '-c', '-%d' % int(lvl)]
+    if kind == 'zstd':
+        binary = find_binary('zstd')
+        lvl = level if level is not None else 3
+        if not binary:
+            raise FuncError('zstd was not found on this host (Debian: apt-get install zstd)')
+        return [binary, '-q', '-c', '-%d' % int(lvl)]
+    raise FuncError('Unknown compression %r' % (kind,))
+
+
+def decompressor_argv(kind, path):
+    if kind == 'gzip':
+        binary = find_binary('gzip')
+    elif kind == 'zstd':
+        binary = find_binary('zstd')
+    else:
+        raise FuncError('Unknown compression %r' % (kind,))
+    if not binary:
+        raise FuncError('%s was not found on this host; it is needed to read %s' % (kind, path))
+    return [binary, '-dc', '-q', path] if kind == 'zstd' else [binary, '-dc', path]
