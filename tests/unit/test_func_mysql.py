@@ -1,0 +1,126 @@
+"""Pure logic of the MySQL client: quoting, option files, grants, dump scanning, XML rows."""
+import gzip
+import zipfile
+
+import pytest
+
+from ansible_collections.dataflux.func.plugins.module_utils import _func_mysql as m
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+
+
+def test_quote_escapes_everything_dangerous():
+    assert m.quote(None) == 'NULL'
+    assert m.quote(5) == '5'
+    assert m.quote("a'b\\c\n\0\x1a") == "'a\\'b\\\\c\\n\\0\\Z'"
+    assert m.quote_ident('we`ird') == '`we``ird`'
+
+
+def test_option_file_quotes_values_and_never_loses_bytes():
+    data = m.option_file_bytes('root', 'p#a ss\\w"d', '127.0.0.1', 3306).decode()
+    assert data.startswith('[client]\n')
+    assert "password='p#a ss\\\\w\"d'" in data
+    assert 'port=3306' in data and 'host="127.0.0.1"' in data
+    with pytest.raises(FuncError):
+        m.option_file_bytes('root', 'a\'b"c')
+
+
+def test_argument_spec_names_and_no_log():
+    spec = m.mysql_argument_spec()
+    for name in ('mysql_transport', 'mysql_service', 'mysql_host', 'mysql_port', 'mysql_user',
+                 'mysql_password', 'mysql_database'):
+        assert name in spec
+    assert spec['mysql_password']['no_log'] is True
+    assert spec['mysql_transport']['default'] == 'auto'
+    assert spec['mysql_service']['default'] == 'mysql'
+
+
+def test_container_script_keeps_secrets_off_argv():
+    assert 'password' not in m.CONTAINER_SCRIPT.lower()
+    assert 'dd bs=1 count="$n"' in m.CONTAINER_SCRIPT
+    assert '--defaults-extra-file="$f" "$@"' in m.CONTAINER_SCRIPT
+
+
+@pytest.mark.parametrize('grants,missing', [
+    (["GRANT ALL PRIVILEGES ON *.* TO `root`@`%` WITH GRANT OPTION"], []),
+    (["GRANT USAGE ON *.* TO `u`@`%`", "GRANT SELECT ON `dataflux_func`.* TO `u`@`%`"],
+     ['RELOAD', 'LOCK TABLES', 'REPLICATION CLIENT', 'SHOW VIEW', 'PROCESS']),
+    (["GRANT RELOAD, PROCESS, BINLOG MONITOR ON *.* TO `u`@`%`",
+      "GRANT SELECT, LOCK TABLES, SHOW VIEW ON `dataflux\\_func`.* TO `u`@`%`"], []),
+    (["GRANT RELOAD ON *.* TO `u`@`%`", "GRANT ALL PRIVILEGES ON `other`.* TO `u`@`%`"],
+     ['SELECT', 'LOCK TABLES', 'REPLICATION CLIENT', 'SHOW VIEW', 'PROCESS']),
+    # PROCESS granted on a database does not count: it is a global privilege
+    (["GRANT ALL PRIVILEGES ON `dataflux_func`.* TO `u`@`%`"], ['RELOAD', 'REPLICATION CLIENT', 'PROCESS']),
+    (["GRANT SELECT (a, b), INSERT ON `dataflux_func`.`t` TO `u`@`%`"], list(m.BACKUP_PRIVILEGES)),
+])
+def test_missing_privileges(grants, missing):
+    assert m.missing_privileges(grants, 'dataflux_func') == missing
+
+
+def _scan(data, chunk):
+    sc = m.DumpScanner()
+    for i in range(0, len(data), chunk):
+        sc.feed(data[i:i + chunk])
+    return sc.finish()
+
+
+DUMP = (b"-- MariaDB dump 10.19\n--\n-- Host: x    Database: db\n"
+        b"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `db`;\n\nUSE `db`;\n"
+        b"DROP TABLE IF EXISTS `t`;\nCREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `s` text,\n"
+        b"  PRIMARY KEY (`id`),\n  KEY `k` (`s`(10))\n) ENGINE=InnoDB;\n"
+        b"LOCK TABLES `t` WRITE;\n"
+        b"INSERT INTO `t` VALUES (1,'a),(b');\n"
+        b"INSERT INTO `t` VALUES (2,'it\\'s; \\\\'),(3,NULL),(4,'\xf0\x9f\x98\x80'),(5,0x00FF);\n"
+        b"UNLOCK TABLES;\n"
+        b"DROP TABLE IF EXISTS `empty``t`;\nCREATE TABLE `empty``t` (`a` int);\n"
+        b"-- comment with an apostrophe it's here\n"
+        b"-- Dump completed on 2024-10-12 10:00:00\n")
+
+
+@pytest.mark.parametrize('chunk', [1, 2, 3, 7, 64, 100000])
+def test_scanner_counts_rows_across_chunk_boundaries(chunk):
+    sc = _scan(DUMP, chunk)
+    assert sc.counts == {'t': 5, 'empty`t': 0}
+    assert sc.tables == ['t', 'empty`t']
+    assert sc.databases == ['db']
+    assert sc.completed and sc.is_mysqldump
+
+
+def test_scanner_inapp_style_multiline_inserts():
+    data = (b"-- DataFlux Func DB Backup\nDROP TABLE IF EXISTS `biz_main_script`;\n"
+            b"CREATE TABLE `biz_main_script` (`seq` bigint, `code` longtext);\n"
+            b"INSERT INTO `biz_main_script` VALUES\n(1, X'6869'),\n(2, '{\"a\": \"),(\"}');\n"
+            b"INSERT INTO `biz_main_script` VALUES\n(3, X'00');\n")
+    sc = _scan(data, 5)
+    assert sc.counts == {'biz_main_script': 3}
+    assert not sc.is_mysqldump and not sc.completed
+
+
+def test_parse_xml_rows_null_and_multiple_results():
+    text = ('<?xml version="1.0"?>\n<resultset statement="x" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n  <row>\n'
+            '\t<field name="a">1</field>\n\t<field name="b" xsi:nil="true" />\n\t<field name="c"></field>\n'
+            '  </row>\n</resultset>\n<?xml version="1.0"?>\n<resultset statement="y" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+            '  <row><field name="d">&lt;&amp;</field></row></resultset>\n')
+    assert m.parse_xml_rows(text) == [{'a': '1', 'b': None, 'c': ''}, {'d': '<&'}]
+    assert m.parse_xml_rows('') == []
+
+
+def test_detect_format(tmp_path):
+    plain = tmp_path / 'a.sql'
+    plain.write_bytes(b'-- x\n')
+    gz = tmp_path / 'a.sql.gz'
+    gz.write_bytes(gzip.compress(b'x'))
+    zst = tmp_path / 'a.sql.zst'
+    zst.write_bytes(b'\x28\xb5\x2f\xfd' + b'\0' * 8)
+    zp = tmp_path / 'a.zip'
+    with zipfile.ZipFile(zp, 'w') as zf:
+        zf.writestr('a.sql', 'x')
+    assert [m.detect_format(str(p)) for p in (plain, gz, zst, zp)] == ['plain', 'gzip', 'zstd', 'zip']
+
+
+def test_compressor_argv_levels():
+    assert m.compressor_argv('gzip')[-1] == '-1'
+    assert m.compressor_argv('zstd', 9)[-1] == '-9'
+    with pytest.raises(FuncError):
+        m.compressor_argv('bzip2')
