@@ -513,6 +513,12 @@ class RedisClient(object):
                     services = []
                 if '%s_%s' % (installation.stack_name, service) in services:
                     transport = 'container'
+                else:
+                    raise FuncError(
+                        'REDIS_HOST is %r (the built-in Redis service), but stack %s has no service %s_%s. '
+                        'Deploy the stack, or set redis_transport=direct with redis_host/redis_port of a '
+                        'reachable Redis.' % (settings['host'], installation.stack_name, installation.stack_name,
+                                              service), stack=installation.stack_name)
         if transport == 'container':
             if docker is None:
                 raise FuncError('redis_transport=container needs the docker CLI')
