@@ -197,7 +197,8 @@ def _wait_ctr_client(docker, timeout=180):
 
 
 def _ctr_target(ctr_stack):
-    install, docker, client = ctr_stack
+    install, docker, _client = ctr_stack
+    client = _wait_ctr_client(docker)    # a previous test may have killed the container
     state = {'client': client}
 
     def kill():
