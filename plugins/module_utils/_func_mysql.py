@@ -459,9 +459,9 @@ class MySQLClient(object):
         if self.transport == 'container':
             argv = self.docker.exec_argv(self.container, ['sh', '-c', CONTAINER_SCRIPT, 'sh', str(len(cnf)),
                                                           program] + args)
-            self.commands.append(' '.join(argv[:argv.index('sh')] + ['sh', '-c', '<option-file reader>',
-                                                                       program, '--defaults-extra-file=<tmp>']
-                                          + args))
+            shown = argv[:argv.index('sh')] + ['sh', '-c', '<option-file reader>', program,
+                                               '--defaults-extra-file=<tmp>'] + args
+            self.commands.append(' '.join(shown))
             return argv, cnf, lambda: None
         names = {'mysql': ('mysql', 'mariadb'), 'mysqldump': ('mysqldump', 'mariadb-dump')}[program]
         binary = find_binary(*names)
@@ -493,9 +493,9 @@ class MySQLClient(object):
             cleanup()
         err = redact_text(proc.stderr.decode('utf-8', 'replace'), self.secrets)
         if proc.returncode != 0:
-            raise FuncError('MySQL command failed on %s (rc=%s): %s' % (self.describe(), proc.returncode,
-                                                                      err.strip() or 'no error output'),
-                            rc=proc.returncode, stderr=err)
+            msg = 'MySQL command failed on %s (rc=%s): %s' % (self.describe(), proc.returncode,
+                                                            err.strip() or 'no error output')
+            raise FuncError(msg, rc=proc.returncode, stderr=err)
         return proc.stdout, err
 
     # --- API ---------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ options:
     default: true
   src:
     description:
-      - The backup to restore (O(state=restore)): a plain, gzip or zstd dump, or an in-app C(.zip). A bare
+      - The backup to restore with O(state=restore), a plain, gzip or zstd dump, or an in-app C(.zip). A bare
         file name is looked up in O(backup_dir).
     type: path
   confirm:
