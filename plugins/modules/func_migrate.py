@@ -1,0 +1,325 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: dataflux.func contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: func_migrate
+short_description: Steps of moving DataFlux Func from its built-in MySQL and Redis to external servers
+version_added: 1.0.0
+description:
+  - The individual steps the C(dataflux.func.migrate_db) role runs (maintenance guide section 10). Preflight is
+    M(dataflux.func.func_migrate_check); dump and import are M(dataflux.func.func_backup); the configuration
+    switch is M(dataflux.func.func_config); the deploy is M(dataflux.func.func_stack).
+  - V(stop_services) scales every DataFlux Func service (all services of the stack except the built-in MySQL
+    and Redis) to 0 replicas, so nothing writes while the data is copied, and waits until their containers
+    stopped. The built-in MySQL and Redis keep running.
+  - V(verify_data) compares the exact row count of every table of the built-in database with the target
+    database, and C(UPGRADE_DB_SEQ) and C(DATAFLUX_FUNC_ID).
+  - V(transfer_queues) copies the items of the work queues C(<APP_NAME>-worker#workerQueue@0..9) (lists, same
+    order; the oldest item is still taken first) and of the delayed queues C(...#delayQueue@0..9) (sorted sets,
+    same scores) from the built-in Redis to the target Redis in one C(MULTI)/C(EXEC). The target queues must be
+    empty; the source is not modified.
+  - V(untransfer_queues) deletes the target queue keys listed in O(keys) (the roll-back of V(transfer_queues)).
+  - V(remove_builtin) removes the built-in MySQL and Redis services (and C(depends_on) references to them) from
+    the stack file, keeping everything else (comments too, where a line edit parses to the expected result).
+  - V(verify_target) reads C(UPGRADE_DB_SEQ) and C(DATAFLUX_FUNC_ID) from the target database and fails when
+    they differ from O(expect).
+author:
+  - dataflux.func contributors
+extends_documentation_fragment:
+  - dataflux.func.install
+options:
+  action:
+    description: The step to run (see the description).
+    type: str
+    required: true
+    choices: [stop_services, verify_data, transfer_queues, untransfer_queues, remove_builtin, verify_target]
+  keys:
+    description: Target Redis keys to delete with O(action=untransfer_queues).
+    type: list
+    elements: str
+    default: []
+  expect:
+    description: Expected C(upgrade_seq) and C(func_id) for O(action=verify_target).
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds to wait for the containers to stop with O(action=stop_services).
+    type: int
+    default: 120
+  mysql_host:
+    description: Host of the external MySQL (as the containers reach it).
+    type: str
+    required: true
+  mysql_port:
+    description: Port of the external MySQL.
+    type: int
+    default: 3306
+  mysql_user:
+    description: MySQL user.
+    type: str
+    required: true
+  mysql_password:
+    description: MySQL password.
+    type: str
+    default: ''
+  mysql_database:
+    description: Target database.
+    type: str
+    default: dataflux_func
+  mysql_connect_host:
+    description: Address this host uses to reach the MySQL, when it differs from O(mysql_host).
+    type: str
+  redis_host:
+    description: Host of the external Redis (as the containers reach it).
+    type: str
+    required: true
+  redis_port:
+    description: Port of the external Redis.
+    type: int
+    default: 6379
+  redis_database:
+    description: Redis database number.
+    type: int
+    default: 5
+  redis_user:
+    description: Redis ACL user.
+    type: str
+    default: ''
+  redis_password:
+    description: Redis password.
+    type: str
+    default: ''
+  redis_use_tls:
+    description: Connect to Redis with TLS.
+    type: bool
+    default: false
+  redis_connect_host:
+    description: Address this host uses to reach the Redis, when it differs from O(redis_host).
+    type: str
+  builtin_services:
+    description: Names of the built-in MySQL and Redis services.
+    type: list
+    elements: str
+    default: [mysql, redis]
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would change (services to stop, queue items to copy, services to remove) and changes
+      nothing.
+  diff_mode:
+    support: partial
+    details: O(action=remove_builtin) returns the stack file before and after.
+  idempotent:
+    support: partial
+    details: V(transfer_queues) is not; the role runs it only in the run that switches the configuration.
+'''
+
+EXAMPLES = r'''
+- name: Stop the DataFlux Func services (MySQL and Redis keep running)
+  dataflux.func.func_migrate:
+    action: stop_services
+    mysql_host: 10.0.0.5
+    mysql_user: func
+    redis_host: 10.0.0.6
+'''
+
+RETURN = r'''
+stopped:
+  description: Services scaled to 0 and their previous replicas.
+  returned: action is stop_services
+  type: dict
+row_counts:
+  description: Rows per table (source and target are equal when the step succeeds).
+  returned: action is verify_data
+  type: dict
+moved:
+  description: Items copied per target queue key.
+  returned: action is transfer_queues
+  type: dict
+keys:
+  description: Target keys written (to pass to O(action=untransfer_queues) on roll-back).
+  returned: action is transfer_queues
+  type: list
+  elements: str
+removed:
+  description: Services removed from the stack file.
+  returned: action is remove_builtin
+  type: list
+  elements: str
+upgrade_seq:
+  description: C(UPGRADE_DB_SEQ) read from the target database.
+  returned: action is verify_target or verify_data
+  type: int
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write, fail_from
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
+from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
+    queue_keys, read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
+    wait_no_running, write_queues)
+from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
+from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient
+
+
+def settings(client):
+    rows = client.query("SELECT id, value FROM wat_main_system_setting WHERE id IN "
+                        "('UPGRADE_DB_SEQ', 'DATAFLUX_FUNC_ID')")
+    values = {r['id']: str(r.get('value') or '').strip().strip('"') for r in rows}
+    seq = values.get('UPGRADE_DB_SEQ')
+    return {'upgrade_seq': int(seq) if seq and seq.isdigit() else None, 'func_id': values.get('DATAFLUX_FUNC_ID')}
+
+
+def stop_services(module, inst, docker):
+    builtin = module.params['builtin_services']
+    rows = docker.stack_status(inst.stack_name)
+    if not rows:
+        raise FuncError('Stack %s is not running; nothing to stop.' % inst.stack_name)
+    func = [r for r in rows if r['short_name'] not in builtin and r['mode'] != 'global']
+    running = {r['name']: r['desired'] for r in func if r['desired']}
+    result = {'stopped': running, 'changed': bool(running)}
+    if module.check_mode:
+        return result
+    if running:
+        docker.run('service', 'scale', '--detach', *['%s=0' % name for name in sorted(running)])
+    result['waited'] = round(wait_no_running(docker, [r['name'] for r in func], module.params['timeout']), 1)
+    return result
+
+
+def verify_data(module, inst, docker):
+    source = MySQLClient.for_installation(module, inst, docker, {'mysql_transport': 'auto'})
+    target = target_mysql(module.params)
+    src_tables = {n for n, t in source.tables().items() if t != 'VIEW'}
+    dst_tables = {n for n, t in target.tables().items() if t != 'VIEW'}
+    problems = []
+    if src_tables != dst_tables:
+        problems.append('tables differ: missing on the target %s, extra on the target %s'
+                        % (sorted(src_tables - dst_tables), sorted(dst_tables - src_tables)))
+    common = sorted(src_tables & dst_tables)
+    src_counts = source.row_counts(common)
+    dst_counts = target.row_counts(common)
+    for table in common:
+        if src_counts.get(table) != dst_counts.get(table):
+            problems.append('table %s: %s rows in the built-in database, %s on the target'
+                            % (table, src_counts.get(table), dst_counts.get(table)))
+    src_set, dst_set = settings(source), settings(target)
+    if src_set != dst_set:
+        problems.append('system settings differ: built-in %s, target %s' % (src_set, dst_set))
+    if problems:
+        raise FuncError('The target database does not match the built-in one: %s' % '; '.join(problems),
+                        problems=problems)
+    return {'changed': False, 'row_counts': src_counts, 'tables': len(common), 'rows': sum(src_counts.values()),
+            'upgrade_seq': dst_set['upgrade_seq'], 'func_id': dst_set['func_id']}
+
+
+def transfer_queues(module, inst, docker):
+    config = inst.effective_config('server')
+    app_name = str(config.get('APP_NAME') or 'DataFluxFunc')
+    source = RedisClient.for_installation(module, inst, docker, {'redis_transport': 'auto'})
+    target = target_redis(module.params)
+    try:
+        queues = read_queues(source, app_name)
+        busy = [k for k, n in zip(queue_keys(app_name), target.pipeline([['EXISTS', k] for k in queue_keys(app_name)]))
+                if int(n or 0)]
+        if busy:
+            raise FuncError('The target Redis database already holds the queues %s; refusing to mix them with the '
+                            'carried-over items. Nothing was written.' % ', '.join(busy), keys=busy)
+        moved = {k: len(items) for k, (_kind, items) in queues.items()}
+        if not module.check_mode:
+            moved = write_queues(target, queues)
+    finally:
+        source.close()
+        target.close()
+    return {'changed': bool(moved), 'moved': moved, 'keys': sorted(moved), 'items': sum(moved.values()),
+            'app_name': app_name}
+
+
+def untransfer_queues(module):
+    keys = list(module.params['keys'] or [])
+    if not keys:
+        return {'changed': False, 'deleted': 0}
+    target = target_redis(module.params)
+    try:
+        exists = target.pipeline([['EXISTS', k] for k in keys])
+        present = [k for k, n in zip(keys, exists) if int(n or 0)]
+        if present and not module.check_mode:
+            target.call('DEL', *present)
+    finally:
+        target.close()
+    return {'changed': bool(present), 'deleted': len(present), 'keys': present}
+
+
+def remove_builtin(module, inst):
+    path = inst.path('stack_file')
+    with open(path, 'r') as handle:
+        text = handle.read()
+    new_text, removed = stack_without_builtin(text, module.params['builtin_services'])
+    result = {'changed': bool(removed), 'removed': removed, 'stack_file': path}
+    if module._diff and removed:
+        result['diff'] = {'before': text, 'after': new_text, 'before_header': path, 'after_header': path}
+    if removed and not module.check_mode:
+        mode = os.stat(path).st_mode & 0o7777
+        atomic_write(path, new_text, mode=mode)
+    return result
+
+
+def verify_target(module):
+    target = target_mysql(module.params)
+    got = settings(target)
+    expect = module.params['expect'] or {}
+    wrong = {k: {'expected': v, 'found': got.get(k)} for k, v in expect.items()
+             if v is not None and str(got.get(k)) != str(v)}
+    if wrong:
+        raise FuncError('The target database does not hold what was expected: %s' % wrong, mismatch=wrong)
+    result = {'changed': False}
+    result.update(got)
+    return result
+
+
+def main():
+    spec = install_argument_spec()
+    spec.update(target_argument_spec())
+    spec.update(
+        action=dict(type='str', required=True, choices=['stop_services', 'verify_data', 'transfer_queues',
+                                                        'untransfer_queues', 'remove_builtin', 'verify_target']),
+        keys=dict(type='list', elements='str', default=[], no_log=False),
+        expect=dict(type='dict', default={}),
+        timeout=dict(type='int', default=120),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    secrets = [module.params.get('mysql_password'), module.params.get('redis_password')]
+    p = module.params
+    inst = Installation(p['install_dir'], p['stack_name'])
+    docker = DockerCLI(module, p['docker_cli'], p['docker_host'])
+    action = p['action']
+    try:
+        if action == 'stop_services':
+            result = stop_services(module, inst, docker)
+        elif action == 'verify_data':
+            result = verify_data(module, inst, docker)
+        elif action == 'transfer_queues':
+            result = transfer_queues(module, inst, docker)
+        elif action == 'untransfer_queues':
+            result = untransfer_queues(module)
+        elif action == 'remove_builtin':
+            result = remove_builtin(module, inst)
+        else:
+            result = verify_target(module)
+    except FuncError as exc:
+        exc.details.setdefault('commands', list(docker.commands))
+        fail_from(module, exc, secrets)
+    result['commands'] = list(docker.commands)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
