@@ -593,8 +593,8 @@ class RedisClient(object):
         return self.pipeline([list(args)])[0]
 
     def error(self, cmd, reply):
-        msg = 'Redis at %s answered %s with an error: %s' % (self.transport.where(), command_text(cmd[:2]),
-                                                              reply.text)
+        msg = 'Redis at %s answered %s with an error: %s' % (
+            self.transport.where(), command_text(cmd[:2]), reply.text)
         if _CLUSTER_ERROR_RE.match(reply.message):
             msg += ('. This Redis runs in cluster mode, which DataFlux Func (one database, REDIS_DATABASE) does '
                     'not support.')

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Does what the upstream C(admin-tool.py) does (maintenance guide section 14), idempotently, with check and
     diff mode, for the built-in MySQL/Redis (through their containers) and for external ones.
-  - The module does not run C(admin-tool.py): that tool always exits 0 (its outcome is only in its output),
+  - The module does not run C(admin-tool.py), because that tool always exits 0 (its outcome is only in its output),
     prompts on a terminal and would need the new password as an argument. The module makes the same database
     changes itself, passing secrets only on standard input.
   - O(action=reset_admin) sets user name and password of the system administrator, row C(u-admin) of
@@ -28,7 +28,7 @@ description:
     synchronous C(FLUSHDB) of one million keys blocks Redis for about 0.7 s). Other databases are never
     touched. It needs O(confirm=true).
 author:
-  - dataflux.func contributors
+  - dataflux.func maintainers (@dataflux)
 extends_documentation_fragment:
   - dataflux.func.install
   - dataflux.func.mysql
@@ -66,15 +66,18 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Reads the current state and returns the same RV(changed) a real run would, without writing;
+    details: Reads the current state and returns the same C(changed) a real run would, without writing;
       O(action=clear_redis) reports in RV(keys_removed) how many keys would go.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: For O(action=reset_admin) the user name before and after, the password only as C(changed) or
       C(unchanged); for O(action=reset_db_upgrade_seq) the old and new value; for O(action=clear_redis) the
       key count.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: full
     details: O(action=reset_admin) changes nothing when user name, password hash, roles, privileges and the
       enabled flag already match (a different display name alone is left alone);

@@ -24,23 +24,24 @@ description:
     its container, an external one directly. Every connection option can also be given explicitly.
   - C(APP_NAME), the key prefix, also comes from the effective configuration (default C(DataFluxFunc)).
 author:
-  - dataflux.func contributors
+  - dataflux.func maintainers (@dataflux)
 extends_documentation_fragment:
   - dataflux.func.install
   - dataflux.func.redis
 options:
   state:
     description:
-      - V(info) reports the length of every work and delayed queue and changes nothing.
+      - V(reported) reports the length of every work and delayed queue and changes nothing (a state named
+        C(info) is reserved for info modules by Ansible's conventions).
       - V(cleared) empties the queues named in O(queues). In check mode it reports how many items would be
         dropped.
     type: str
-    choices: [info, cleared]
-    default: info
+    choices: [reported, cleared]
+    default: reported
   queues:
     description:
       - Which queues to clear (O(state=cleared), required) or to check against O(max_length)
-        (O(state=info), default all ten work queues).
+        (O(state=reported), default all ten work queues).
       - Each element is a queue index V(0) to V(9) (the work queue, plus the delayed queue of that index when
         O(include_delayed) is set), V(all) (every index), or a queue name C(workerQueue@N) / C(delayQueue@N),
         also accepted as the full key C(<APP_NAME>-worker#workerQueue@N).
@@ -54,7 +55,7 @@ options:
     default: false
   max_length:
     description:
-      - With O(state=info), fail when one of the selected queues holds more than this many items. The result
+      - With O(state=reported), fail when one of the selected queues holds more than this many items. The result
         still carries every length and RV(over_limit).
     type: int
   app_name:
@@ -63,13 +64,16 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: With O(state=cleared), reports in RV(dropped) how many items would be dropped and the same
-      RV(changed) as a real run, without changing anything.
+      C(changed) as a real run, without changing anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: With O(state=cleared), the queue lengths before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: full
     details: Clearing queues that are already empty reports no change.
 notes:
@@ -85,12 +89,12 @@ seealso:
 EXAMPLES = r'''
 - name: Queue lengths of the installation in /usr/local/dataflux-func
   dataflux.func.func_queue:
-    state: info
+    state: reported
   register: queues
 
 - name: Fail (for cron / CI monitoring) when a work queue holds more than 10000 tasks
   dataflux.func.func_queue:
-    state: info
+    state: reported
     max_length: 10000
 
 - name: Drop everything waiting in work queue 1 (user functions)
@@ -115,17 +119,17 @@ EXAMPLES = r'''
 
 RETURN = r'''
 work_queues:
-  description: Length of each work queue, by queue index (V(state=info)).
-  returned: when O(state=info)
+  description: Length of each work queue, by queue index (O(state=reported)).
+  returned: when O(state=reported)
   type: dict
   sample: {"0": 0, "1": 12, "2": 0, "3": 0, "4": 0, "5": 0, "6": 0, "7": 0, "8": 0, "9": 0}
 delay_queues:
-  description: Number of items in each delayed queue, by queue index (O(state=info)).
-  returned: when O(state=info)
+  description: Number of items in each delayed queue, by queue index (O(state=reported)).
+  returned: when O(state=reported)
   type: dict
   sample: {"0": 0, "1": 0, "2": 3, "3": 0, "4": 0, "5": 0, "6": 0, "7": 0, "8": 0, "9": 0}
 lengths:
-  description: Length of every queue key read (O(state=info)) or selected (O(state=cleared)), by key name.
+  description: Length of every queue key read (O(state=reported)) or selected (O(state=cleared)), by key name.
   returned: always
   type: dict
   sample: {"DataFluxFunc-worker#workerQueue@1": 12}
@@ -181,7 +185,8 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
     RedisClient, RedisReplyError, redis_argument_spec)
 
 QUEUE_INDEXES = range(10)
-WORK, DELAY = 'workerQueue', 'delayQueue'
+WORK = 'workerQueue'
+DELAY = 'delayQueue'
 LENGTH_COMMAND = {'list': 'LLEN', 'zset': 'ZCARD'}
 
 
@@ -318,7 +323,7 @@ def run(module, secrets):
     secrets.extend(client.secrets)
     result = dict(changed=False, app_name=app_name)
     try:
-        if state == 'info':
+        if state == 'reported':
             lengths = read_all_lengths(client, app_name)
             result['work_queues'] = {str(i): lengths[(WORK, i)] for i in QUEUE_INDEXES}
             result['delay_queues'] = {str(i): lengths[(DELAY, i)] for i in QUEUE_INDEXES}
@@ -359,7 +364,7 @@ def main():
         stack_name=dict(type='str', default='dataflux-func'),
         docker_cli=dict(type='path', default='docker'),
         docker_host=dict(type='str'),
-        state=dict(type='str', default='info', choices=['info', 'cleared']),
+        state=dict(type='str', default='reported', choices=['reported', 'cleared']),
         queues=dict(type='list', elements='str'),
         include_delayed=dict(type='bool', default=False),
         max_length=dict(type='int'),

@@ -1,0 +1,132 @@
+"""func_admin against a deployed test install (func double, built-in MariaDB and Redis through their containers)
+and a private redis-server (external Redis, direct transport).
+
+Names: stack dfft-ops, port 18083, /tmp/dfft/ops; redis port 16379.
+"""
+import json
+
+import pytest
+
+from tests.lib.ansible_runner import run_module
+from tests.lib.extredis import ExtRedis
+from tests.lib.funcenv import FuncEnv
+
+pytestmark = pytest.mark.integration
+
+STACK, PORT, INSTALL_DIR = 'dfft-ops', 18083, '/tmp/dfft/ops'
+
+
+@pytest.fixture(scope='module')
+def env():
+    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini',
+                   admin_password='Old-pass#1')
+    func.up()
+    yield func
+    func.down()
+
+
+def base(**kw):
+    args = dict(install_dir=INSTALL_DIR, stack_name=STACK)
+    args.update(kw)
+    return args
+
+
+def admin_row(env):
+    return env.mysql_rows("SELECT username, passwordHash, roles, customPrivileges, isDisabled FROM wat_main_user "
+                          "WHERE id = 'u-admin'")[0]
+
+
+def test_reset_admin(env):
+    assert env.sign_in('admin', 'Old-pass#1')[0] == 200
+    new = 'N3w pass "quoted" \\ $HOME'
+    before = admin_row(env)
+    res = run_module('func_admin', base(action='reset_admin', admin_password=new), check=True, diff=True)
+    assert not res.get('failed'), res
+    assert res['changed'] is True and res['password_changed'] is True
+    assert res['diff']['after'] == {'username': 'admin', 'password': 'changed'}
+    assert admin_row(env) == before
+    assert env.sign_in('admin', 'Old-pass#1')[0] == 200
+
+    res = run_module('func_admin', base(action='reset_admin', admin_password=new), diff=True)
+    assert not res.get('failed'), res
+    assert res['changed'] is True and res['admin_username'] == 'admin' and res['previous_admin_username'] == 'admin'
+    assert env.sign_in('admin', new)[0] == 200
+    assert env.sign_in('admin', 'Old-pass#1')[0] == 401
+    out = json.dumps(res)
+    assert new not in out and env.secret not in out and admin_row(env)[1] not in out
+
+    again = run_module('func_admin', base(action='reset_admin', admin_password=new), diff=True)
+    assert again['changed'] is False and again['password_changed'] is False, again
+    assert again['diff']['after']['password'] == 'unchanged'
+
+
+def test_reset_admin_rename(env):
+    res = run_module('func_admin', base(action='reset_admin', admin_username='root-admin', admin_password='Pw-2'))
+    assert res['changed'] is True and res['admin_username'] == 'root-admin', res
+    assert env.sign_in('root-admin', 'Pw-2')[0] == 200
+    assert env.sign_in('admin', 'Pw-2')[0] == 401
+    # the username is kept when not given
+    res = run_module('func_admin', base(action='reset_admin', admin_password='Pw-2'))
+    assert res['changed'] is False and res['admin_username'] == 'root-admin', res
+
+
+def seq(env):
+    return env.mysql_rows("SELECT value FROM wat_main_system_setting WHERE id = 'UPGRADE_DB_SEQ'")[0][0]
+
+
+def test_reset_db_upgrade_seq(env):
+    start = seq(env)
+    assert start == '29'
+    res = run_module('func_admin', base(action='reset_db_upgrade_seq', upgrade_db_seq=28), check=True)
+    assert res['changed'] is True and res['previous_upgrade_db_seq'] == 29 and seq(env) == '29', res
+    res = run_module('func_admin', base(action='reset_db_upgrade_seq', upgrade_db_seq=28), diff=True)
+    assert res['changed'] is True and res['previous_upgrade_db_seq'] == 29, res
+    assert res['diff'] == {'before': {'UPGRADE_DB_SEQ': 29}, 'after': {'UPGRADE_DB_SEQ': 28}}
+    assert seq(env) == '28'
+    res = run_module('func_admin', base(action='reset_db_upgrade_seq', upgrade_db_seq=28))
+    assert res['changed'] is False and res['previous_upgrade_db_seq'] == 28, res
+    res = run_module('func_admin', base(action='reset_db_upgrade_seq', upgrade_db_seq=29))
+    assert res['changed'] is True and seq(env) == '29'
+
+
+def test_negative_seq_is_rejected(env):
+    res = run_module('func_admin', base(action='reset_db_upgrade_seq', upgrade_db_seq=-1))
+    assert res.get('failed') and 'non-negative integer' in res['msg'], res
+    assert seq(env) == '29'
+
+
+def test_clear_redis(env):
+    env.exec('redis', ['redis-cli'], input='SELECT 5\nSET dfft:a 1\nRPUSH dfft:l x y\nSELECT 6\nSET dfft:keep 1\n'
+                                           'SELECT 0\nSET dfft:keep0 1\n')
+    res = run_module('func_admin', base(action='clear_redis'))
+    assert res.get('failed') and 'confirm=true' in res['msg'], res
+    assert env.redis('EXISTS', 'dfft:a') == '1'
+
+    res = run_module('func_admin', base(action='clear_redis', confirm=True), check=True)
+    assert res['changed'] is True and res['keys_removed'] >= 2, res
+    assert env.redis('EXISTS', 'dfft:a') == '1' and env.redis('EXISTS', 'dfft:l') == '1'
+
+    res = run_module('func_admin', base(action='clear_redis', confirm=True))
+    assert res['changed'] is True and res['keys_removed'] >= 2 and res['method'] == 'FLUSHDB ASYNC', res
+    assert res['database']['transport'] == 'container' and res['database']['database'] == 5
+    assert env.redis('EXISTS', 'dfft:a') == '0' and env.redis('EXISTS', 'dfft:l') == '0'
+    assert env.redis('GET', 'dfft:keep', db=6) == '1'
+    assert env.redis('GET', 'dfft:keep0', db=0) == '1'
+
+
+def test_clear_redis_external_with_password():
+    server = ExtRedis(base='/tmp/dfft/ops-redis', port=16379, password='ext pw').start()
+    try:
+        c5, c3 = server.client(5), server.client(3)
+        c5.mset({'k%d' % i: 'v' for i in range(500)})
+        c3.set('keep', '1')
+        args = base(install_dir='/tmp/dfft/ops-none', action='clear_redis', confirm=True, **server.params())
+        res = run_module('func_admin', args, check=True)
+        assert res['changed'] is True and res['keys_removed'] == 500 and c5.dbsize() == 500, res
+        res = run_module('func_admin', args)
+        assert res['changed'] is True and res['keys_removed'] == 500, res
+        assert c5.dbsize() == 0 and c3.get('keep') == '1'
+        res = run_module('func_admin', args)
+        assert res['changed'] is False and res['keys_removed'] == 0, res
+    finally:
+        server.cleanup()
