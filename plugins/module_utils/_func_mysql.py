@@ -493,8 +493,8 @@ class MySQLClient(object):
             cleanup()
         err = redact_text(proc.stderr.decode('utf-8', 'replace'), self.secrets)
         if proc.returncode != 0:
-            msg = 'MySQL command failed on %s (rc=%s): %s' % (self.describe(), proc.returncode,
-                                                            err.strip() or 'no error output')
+            detail = err.strip() or 'no error output'
+            msg = 'MySQL command failed on %s (rc=%s): %s' % (self.describe(), proc.returncode, detail)
             raise FuncError(msg, rc=proc.returncode, stderr=err)
         return proc.stdout, err
 

@@ -28,38 +28,20 @@ description:
   - Lists and prunes the collection's dumps and the in-app backups (count, age and size limits).
   - Passwords never appear on a command line, on the host or inside containers.
 author:
-  - dataflux.func contributors
+  - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.install
   - dataflux.func.mysql
 options:
   state:
     description:
       - V(dump) writes a new dump. It always reports a change.
       - V(restore) replaces the database with the content of O(src). Requires O(confirm=true).
-      - V(list) returns every backup in O(backup_dir). Never changes anything.
+      - V(inventory) lists every backup in O(backup_dir) in RV(backups). Never changes anything.
       - V(prune) applies the retention limits O(keep_count), O(keep_days) and O(keep_size).
     type: str
-    choices: [dump, restore, list, prune]
+    choices: [dump, restore, inventory, prune]
     default: dump
-  install_dir:
-    description:
-      - Installation directory. Default is the directory recorded in C(/etc/dataflux-func), else
-        C(/usr/local/dataflux-func).
-    type: path
-  stack_name:
-    description:
-      - Name of the Docker stack of the installation.
-    type: str
-    default: dataflux-func
-  docker_cli:
-    description:
-      - Path or name of the docker CLI.
-    type: path
-    default: docker
-  docker_host:
-    description:
-      - Value for E(DOCKER_HOST) when calling the docker CLI.
-    type: str
   backup_dir:
     description:
       - Directory of the backups. Default is C(<install_dir>/data/sqldump), where DataFlux Func also keeps its
@@ -139,7 +121,7 @@ options:
     default: true
   verify_checksums:
     description:
-      - O(state=list) reads every dump to compare it with its C(.sha256) sidecar (and tests every C(.zip)).
+      - O(state=inventory) reads every dump to compare it with its C(.sha256) sidecar (and tests every C(.zip)).
     type: bool
     default: true
   timeout:
@@ -159,16 +141,20 @@ seealso:
     link: https://func.guance.com/doc/maintenance-guide-maintenance/
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - O(state=dump) and O(state=restore) report RV(changed=true) without touching anything; O(state=prune)
+      - O(state=dump) and O(state=restore) report a change without touching anything; O(state=prune)
         returns exactly the files it would delete in RV(deleted).
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: partial
     details:
-      - O(state=dump) always creates a new file; O(state=list) never changes anything; O(state=prune) is
+      - O(state=dump) always creates a new file; O(state=inventory) never changes anything; O(state=prune) is
         idempotent.
 '''
 
@@ -200,7 +186,7 @@ EXAMPLES = r'''
 
 - name: List backups and whether their checksums still match
   dataflux.func.func_backup:
-    state: list
+    state: inventory
   register: backups
 '''
 
@@ -264,7 +250,7 @@ safety_backup:
   type: str
 backups:
   description: Every backup in the backup directory, newest first.
-  returned: state is list
+  returned: state is inventory
   type: list
   elements: dict
   contains:
@@ -788,7 +774,7 @@ class Backup(object):
 
 def main():
     argument_spec = dict(
-        state=dict(type='str', default='dump', choices=['dump', 'restore', 'list', 'prune']),
+        state=dict(type='str', default='dump', choices=['dump', 'restore', 'inventory', 'prune']),
         install_dir=dict(type='path'),
         stack_name=dict(type='str', default='dataflux-func'),
         docker_cli=dict(type='path', default='docker'),
@@ -828,7 +814,7 @@ def main():
         elif state == 'restore':
             result = backup.restore(module.check_mode)
             result['changed'] = True
-        elif state == 'list':
+        elif state == 'inventory':
             result = backup.list()
             result['changed'] = False
         else:

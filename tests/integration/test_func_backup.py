@@ -304,7 +304,7 @@ def test_failing_dump_leaves_no_backup_and_keeps_older(target):
         assert not [n for n in os.listdir(target.sqldump) if n.endswith('.tmp')]
     finally:
         target.revive_db()
-    listing = target.module(state='list')
+    listing = target.module(state='inventory')
     assert [b['checksum'] for b in listing['backups']] == ['ok']
 
 
@@ -406,7 +406,7 @@ def test_retention_check_mode_then_prune(extdb):
     res = t.module(state='prune', keep_count=1, keep_days=1, keep_size='1')
     kept = set(res['kept'])
     assert names[2] in kept and names[1] in kept and names[0] not in kept
-    listing = t.module(state='list')
+    listing = t.module(state='inventory')
     assert {b['name']: b['checksum'] for b in listing['backups']} == {names[2]: 'ok', names[1]: 'ok'}
 
 
