@@ -107,7 +107,7 @@ def queue_keys(app_name):
 
 
 # --- preflight --------------------------------------------------------------------------------------------
-def check_mysql(params, problems, notes, source_func_id=None):
+def check_mysql(params, problems, notes, source_func_id=None, in_use=False):
     """Check the target MySQL; append problems (setting + fix). Returns facts."""
     client = target_mysql(params, database='')
     db = params['mysql_database']
@@ -186,6 +186,9 @@ def check_mysql(params, problems, notes, source_func_id=None):
         except FuncError:
             func_id = None
     facts['func_id'] = func_id
+    if in_use:
+        facts['database_state'] = 'in_use'   # the installation already runs on it
+        return facts
     if func_id and source_func_id and _strip(func_id) == _strip(source_func_id):
         facts['database_state'] = 'this_installation'
         notes.append('Database %s already holds data of this installation (DATAFLUX_FUNC_ID %s, e.g. from an '

@@ -239,7 +239,7 @@ def transfer_queues(module, inst, docker):
     finally:
         source.close()
         target.close()
-    return {'changed': bool(moved), 'moved': moved, 'keys': sorted(moved), 'items': sum(moved.values()),
+    return {'changed': bool(moved), 'moved': moved, 'keys': sorted(moved), 'total': sum(moved.values()),
             'app_name': app_name}
 
 

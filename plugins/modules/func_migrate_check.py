@@ -143,7 +143,7 @@ source:
   type: dict
 mysql:
   description: Facts of the target MySQL (version, variables, RV(mysql.database_state) = missing, empty,
-    this_installation or foreign).
+    this_installation, foreign or in_use when the configuration already points at it).
   returned: always
   type: dict
 redis:
@@ -238,7 +238,7 @@ def run(module):
         source.update(source_facts(module, inst, docker, problems))
     result['source'] = source
     app_name = str(config.get('APP_NAME') or 'DataFluxFunc')
-    result['mysql'] = check_mysql(p, problems, notes, source.get('func_id'))
+    result['mysql'] = check_mysql(p, problems, notes, source.get('func_id'), in_use=switched)
     result['redis'] = check_redis(p, problems, notes, warnings, p['redis_min_maxmemory'], app_name,
                                   migrated=switched)
     for warning in warnings:
