@@ -60,7 +60,7 @@ def main():
     import redis   # bench side only
 
     server = ExtRedis(base='/tmp/dfft/ops-bench-redis', port=args.port,
-                      extra_config={'slowlog-log-slower-than': 0, 'slowlog-max-len': 100000,
+                      extra_config={'slowlog-log-slower-than': 1000000, 'slowlog-max-len': 100000,
                                     'enable-debug-command': 'yes'}).start()
     try:
         raw = redis.Redis(port=args.port, db=5)
@@ -72,6 +72,7 @@ def main():
                 raw.execute_command('DEBUG', 'POPULATE', args.keys, 'DataFluxFunc-cache@func:', 120)
                 canary.set('canary', 'keep')
                 assert raw.dbsize() == args.keys
+                raw.config_set('slowlog-log-slower-than', 0)
                 raw.slowlog_reset()
                 with Prober(args.port) as prober:
                     t0, t1, names = func(args.port)
@@ -79,6 +80,7 @@ def main():
                 stall, noise = prober.window(t0, t1)
                 res = results[name]
                 res['server_us'].append(slowlog_us(raw, names))
+                raw.config_set('slowlog-log-slower-than', 1000000)
                 res['stall_ms'].append(stall)
                 res['noise_ms'].append(noise)
                 print('rep %d %-42s server %9.0f us  concurrent max %8.2f ms  (noise %5.2f ms)'
