@@ -223,11 +223,18 @@ class DockerCLI(object):
     def wait_stack_gone(self, stack, timeout=300, poll=0.5):
         """Wait until no container (any state) and no network of the stack is left; return seconds."""
         start = time.time()
+        last_rm = None
         while True:
             containers = self.stack_containers(stack, all_states=True)
             networks = [] if containers else self.stack_networks(stack)
             if not containers and not networks:
                 return time.time() - start
+            if networks and (last_rm is None or time.time() - last_rm >= 5):
+                # `docker stack rm` gives up on a network whose endpoints were still being released (busy
+                # hosts); with no container of the stack left, removing it again is what an operator does.
+                if last_rm is not None:
+                    self.run('network', 'rm', *networks, check=False)
+                last_rm = time.time()
             if time.time() - start >= timeout:
                 raise FuncError('Stack %s was removed but %d container(s) and %d network(s) are still there '
                                 'after %s s (docker ps -a --filter label=%s=%s).'

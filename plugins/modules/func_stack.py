@@ -57,13 +57,17 @@ options:
         restarted stop-first and the module warns that it does not answer for about a second. Pending
         stack file changes are deployed first; services that this deploy already restarted are not restarted
         twice.
+      - Without O(services), V(rolling) restarts only the DataFlux Func services (server, workers, beat);
+        MySQL, Redis and other services cannot be restarted without an outage and are restarted (stop-first,
+        before the Func services) only when named in O(services).
     type: str
     choices: [full, rolling]
     default: full
   services:
     description:
       - Short service names (for example V(server), V(worker-0), V(worker-1-6)) to restart with
-        O(state=restarted). Default is every service of the stack.
+        O(state=restarted). Default is every service of the stack (with O(restart_mode=rolling), every
+        DataFlux Func service).
       - Names must exist in the stack file or in the running stack.
     type: list
     elements: str
@@ -311,7 +315,12 @@ class StackRunner(object):
             self.wait_converged(sorted(desired))
             return
         known = sorted(set(desired) | set(live))
-        selected = self.params['services'] or known
+        selected = self.params['services']
+        if not selected:
+            selected = known
+            if self.params['restart_mode'] == 'rolling':
+                selected = [s for s in known if self.service_kind(s, desired.get(s) or live.get(s) or {},
+                                                                  desired) != 'other']
         unknown = [s for s in selected if s not in known]
         if unknown:
             raise FuncError('Unknown service(s) %s in stack %s. Services in %s and the running stack: %s'
@@ -372,24 +381,33 @@ class StackRunner(object):
                     self.docker.service_force_update(self.full(short), order=order)
             self.wait_converged([short for short, _order in phase])
 
-    def rolling_order(self, short, spec, desired):
-        """(update order, phase) of one service for a rolling restart."""
+    @staticmethod
+    def service_kind(short, spec, desired):
+        """'server', 'func' (workers, beat: same image as the server) or 'other' (MySQL, Redis, ...)."""
         image = (spec.get('image') or '').lower()
         server_image = ((desired.get('server') or {}).get('image') or '').lower()
-        is_server = short == 'server' or 'run-server.sh' in ' '.join(spec.get('command') or [])
-        if is_server:
-            if host_mode_ports(spec):
-                self.module.warn(
-                    'Service %s publishes port(s) %s in host mode: two tasks cannot bind the same host port '
-                    'on one node, so it is restarted stop-first and does not answer for about a second. '
-                    'Publish the port in ingress mode to restart it without a gap.'
-                    % (self.full(short), ', '.join(str(p['published']) for p in host_mode_ports(spec))))
-                return 'stop-first', 2
-            return 'start-first', 2
-        func_app = (server_image and image == server_image) or short == 'beat' or short.startswith('worker')
-        if func_app and not any(h in short.lower() or h in image for h in STATEFUL_HINTS):
-            return ('stop-first' if host_mode_ports(spec) else 'start-first'), 1
-        return 'stop-first', 0
+        if short == 'server' or 'run-server.sh' in ' '.join(spec.get('command') or []):
+            return 'server'
+        if any(h in short.lower() or h in image.rsplit('/', 1)[-1] for h in STATEFUL_HINTS):
+            return 'other'
+        if (server_image and image == server_image) or short == 'beat' or short.startswith('worker'):
+            return 'func'
+        return 'other'
+
+    def rolling_order(self, short, spec, desired):
+        """(update order, phase) of one service for a rolling restart."""
+        kind = self.service_kind(short, spec, desired)
+        if kind == 'other':
+            return 'stop-first', 0
+        ports = host_mode_ports(spec)
+        if ports:
+            self.module.warn(
+                'Service %s publishes port(s) %s in host mode: two tasks cannot bind the same host port on one '
+                'node, so it is restarted stop-first and does not answer until the new task is up. Publish the '
+                'port in ingress mode (the upstream default) to restart it without a gap.'
+                % (self.full(short), ', '.join(str(p['published']) for p in ports)))
+            return 'stop-first', 2 if kind == 'server' else 1
+        return 'start-first', 2 if kind == 'server' else 1
 
     def run(self):
         state = self.params['state']
