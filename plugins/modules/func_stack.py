@@ -96,13 +96,17 @@ options:
     default: 300
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Returns the plan and the same RV(changed) as a real run, and changes nothing.
+    details: Returns the plan and the same C(changed) as a real run, and changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before/after of every service that would be created, updated or removed; environment values of
       secret-looking keys (C(PASSWORD), C(SECRET), C(TOKEN), ...) are masked.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: partial
     details: O(state=present) and O(state=absent) are idempotent; O(state=restarted) always restarts.
 notes:
@@ -116,7 +120,7 @@ seealso:
     description: Reference of the command this module runs.
     link: https://docs.docker.com/reference/cli/docker/stack/deploy/
 author:
-  - dataflux.func contributors
+  - dataflux.func contributors (@dataflux-func)
 '''
 
 EXAMPLES = r'''
