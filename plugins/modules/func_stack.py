@@ -112,6 +112,10 @@ attributes:
 notes:
   - Test or CI stacks on hosts without IPVS need C(deploy.endpoint_mode=dnsrr) and host-mode published ports.
   - The stack file is parsed with PyYAML on the managed host; C(${VAR}) interpolation is not supported.
+  - A start-first update only overlaps the old and new server B(tasks). The official stack file defines no
+    C(healthcheck), so swarm counts the new task as running as soon as its container starts and stops the old
+    one while the new server may still be booting. For a restart without any failed request the server also
+    needs a C(healthcheck) (for example C(curl -fsS http://127.0.0.1:8088/api/v1/do/ping)) in the stack file.
 requirements:
   - Docker CLI and a Docker Swarm manager node (C(docker swarm init)).
   - PyYAML on the managed host.
