@@ -283,10 +283,12 @@ class StackRunner(object):
         if changes:
             self.result['changed'] = True
             self.result['diff'] = stack_diff(desired, live, plan, self.stack, self.stack_file)
-            summary = '; '.join('%s: %s' % (action, ', '.join(p['service'] for p in changes
-                                                               if p['action'] == action))
-                                for action in ('create', 'update', 'remove')
-                                if any(p['action'] == action for p in changes))
+            parts = []
+            for action in ('create', 'update', 'remove'):
+                names = [p['service'] for p in changes if p['action'] == action]
+                if names:
+                    parts.append('%s: %s' % (action, ', '.join(names)))
+            summary = '; '.join(parts)
             self.deploy(summary)
             self.wait_converged(sorted(desired))
             removed = [self.full(p['service']) for p in changes if p['action'] == 'remove']
@@ -363,8 +365,8 @@ class StackRunner(object):
         changes = plan_changes(plan)
         done = set()
         if changes:
-            self.deploy('apply pending changes: %s' % ', '.join('%s %s' % (p['action'], p['service'])
-                                                                 for p in changes))
+            pending = ', '.join('%s %s' % (p['action'], p['service']) for p in changes)
+            self.deploy('apply pending changes: %s' % pending)
             self.wait_converged(sorted(desired))
             done = {p['service'] for p in changes}
         phases = ([], [], [])   # stateful/other, workers and beat, server
