@@ -141,7 +141,7 @@ moved:
   description: Items copied per target queue key.
   returned: action is transfer_queues
   type: dict
-keys:
+written_keys:
   description: Target keys written (to pass to O(action=untransfer_queues) on roll-back).
   returned: action is transfer_queues
   type: list
@@ -239,7 +239,7 @@ def transfer_queues(module, inst, docker):
     finally:
         source.close()
         target.close()
-    return {'changed': bool(moved), 'moved': moved, 'keys': sorted(moved), 'total': sum(moved.values()),
+    return {'changed': bool(moved), 'moved': moved, 'written_keys': sorted(moved), 'total': sum(moved.values()),
             'app_name': app_name}
 
 

@@ -166,7 +166,7 @@ def test_check_mode_predicts_and_changes_nothing(env):
 
 def test_migrate(env, servers):
     db, redis, _cluster = servers
-    env.mysql("INSERT INTO biz_main_script (id, scriptSetId, title, code, codeMD5) VALUES "
+    env.mysql("SET NAMES utf8mb4; INSERT INTO biz_main_script (id, scriptSetId, title, code, codeMD5) VALUES "
               "('dfft_mig_a', 'dfft_mig', 'caf\u00e9 \U0001f600', 'print(1)\\n', 'x'),"
               "('dfft_mig_b', 'dfft_mig', NULL, REPEAT('y', 70000), 'z');"
               "INSERT INTO biz_main_func (id, scriptId, name) VALUES ('dfft_mig_a.f', 'dfft_mig_a', 'f');")
@@ -179,7 +179,7 @@ def test_migrate(env, servers):
     src_delay = env.redis('ZRANGE', DELAY1, 0, -1, 'WITHSCORES').splitlines()
     assert len(src_work) == 4 and len(src_delay) == 4
     tables = [r[0] for r in env.mysql_rows('SHOW TABLES')]
-    src_rows = {t: env.mysql_rows('SELECT * FROM `%s` ORDER BY 1' % t) for t in tables
+    src_rows = {t: env.mysql_rows('SET NAMES utf8mb4; SELECT * FROM `%s` ORDER BY 1' % t) for t in tables
                 if t.startswith('biz_main_script') or t == 'biz_main_func' or t.startswith('wat_main_user')}
     seq = env.mysql_rows("SELECT value FROM wat_main_system_setting WHERE id = 'UPGRADE_DB_SEQ'")
     old_secret = env.config('SECRET')
