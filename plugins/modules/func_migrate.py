@@ -29,7 +29,7 @@ description:
   - V(verify_target) reads C(UPGRADE_DB_SEQ) and C(DATAFLUX_FUNC_ID) from the target database and fails when
     they differ from O(expect).
 author:
-  - dataflux.func contributors
+  - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
   - dataflux.func.install
 options:
@@ -108,13 +108,18 @@ options:
     default: [mysql, redis]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports what would change (services to stop, queue items to copy, services to remove) and changes
       nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff
+      mode.
     support: partial
     details: O(action=remove_builtin) returns the stack file before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: partial
     details: V(transfer_queues) is not; the role runs it only in the run that switches the configuration.
 '''

@@ -28,7 +28,7 @@ description:
   - Reports RV(migrated) when the configuration already points at the targets and the stack file has no
     built-in MySQL/Redis service any more.
 author:
-  - dataflux.func contributors
+  - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
   - dataflux.func.install
 options:
@@ -99,11 +99,16 @@ options:
     default: 1073741824
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Everything is read-only except O(create_database), which is only reported in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff
+      mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation
+      indicates no change.
     support: full
 '''
 
@@ -142,7 +147,7 @@ source:
   returned: always
   type: dict
 mysql:
-  description: Facts of the target MySQL (version, variables, RV(mysql.database_state) = missing, empty,
+  description: Facts of the target MySQL (version, variables, C(database_state) = missing, empty,
     this_installation, foreign or in_use when the configuration already points at it).
   returned: always
   type: dict
