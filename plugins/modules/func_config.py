@@ -68,7 +68,8 @@ attributes:
     support: full
     details: Secrets (keys containing SECRET, PASSWORD, TOKEN, ...) are masked.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    description:
+      When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - C(_WORKER_PREFETCH_MULTIPLIER) is accepted and written, with a warning, because the maintenance guide
