@@ -220,7 +220,7 @@ class DockerCLI(object):
             args += ['--update-order', order]
         return self.run(*(args + [full_name]))
 
-    def wait_stack_gone(self, stack, timeout=300, poll=0.5):
+    def wait_stack_gone(self, stack, timeout=300, poll=0.25):
         """Wait until no container (any state) and no network of the stack is left; return seconds."""
         start = time.time()
         last_rm = None

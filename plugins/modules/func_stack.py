@@ -54,7 +54,8 @@ options:
         started before the old task is stopped (start-first) so it keeps answering, B(except) when it
         publishes a port in C(mode=host). A host port cannot be bound twice on one node, so a start-first
         update would never finish (swarm reports C(host-mode port already in use)). Such a server is
-        restarted stop-first and the module warns that it does not answer for about a second. Pending
+        restarted stop-first, before the workers, and the module warns that it does not answer until the new
+        task is up. Pending
         stack file changes are deployed first; services that this deploy already restarted are not restarted
         twice.
       - Without O(services), V(rolling) restarts only the DataFlux Func services (server, workers, beat);
@@ -369,7 +370,7 @@ class StackRunner(object):
             self.deploy('apply pending changes: %s' % pending)
             self.wait_converged(sorted(desired))
             done = {p['service'] for p in changes}
-        phases = ([], [], [])   # stateful/other, workers and beat, server
+        phases = ([], [], [], [])   # stateful/other, host-mode server, workers and beat, server
         entries = []
         for short in sorted(selected):
             spec = desired.get(short) or live.get(short) or {}
@@ -416,8 +417,9 @@ class StackRunner(object):
                 'node, so it is restarted stop-first and does not answer until the new task is up. Publish the '
                 'port in ingress mode (the upstream default) to restart it without a gap.'
                 % (self.full(short), ', '.join(str(p['published']) for p in ports)))
-            return 'stop-first', 2 if kind == 'server' else 1
-        return 'start-first', 2 if kind == 'server' else 1
+            # It is down anyway: restart it before the workers so its start does not compete with theirs.
+            return 'stop-first', 1 if kind == 'server' else 2
+        return 'start-first', 3 if kind == 'server' else 2
 
     def run(self):
         state = self.params['state']
