@@ -22,15 +22,17 @@ author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
   - dataflux.func.install
+  - dataflux.func.mysql
 options:
   gather:
     description:
-      - Which sections to report. V(queues) needs a reachable Redis; V(version) asks the server over HTTP on
-        the host.
+      - Which sections to report. V(queues) needs a reachable Redis, V(database) a reachable MySQL (the built-in
+        one is reached through its container, an external one directly, see the mysql options); V(version) asks
+        the server over HTTP on the host.
     type: list
     elements: str
-    choices: [paths, services, version, config, queues, backups, log]
-    default: [paths, services, version, config, queues, backups, log]
+    choices: [paths, services, version, config, database, queues, backups, log]
+    default: [paths, services, version, config, database, queues, backups, log]
   log_lines:
     description: How many lines of the end of the log file to return.
     type: int
@@ -92,6 +94,12 @@ config:
   description: Effective configuration (image defaults, user-config.yaml, DFF_ environment), secrets masked.
   returned: when V(config) is gathered
   type: dict
+database:
+  description:
+    - C(upgrade_db_seq) (integer, the DB upgrade sequence the schema is at, V(null) when not set up yet) and
+      C(dataflux_func_id) from C(wat_main_system_setting), or C(error) when MySQL is unreachable.
+  returned: when V(database) is gathered
+  type: dict
 queues:
   description: C(work) and C(delay) queue lengths by queue index, or C(error) when Redis is unreachable.
   returned: when V(queues) is gathered
@@ -118,6 +126,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
     FuncError, fail_from, mask_mapping)
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
+from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, mysql_argument_spec
 
 BACKUP_SUFFIXES = ('.sql', '.sql.gz', '.sql.zst', '.zip')
 
@@ -214,25 +223,39 @@ def gather_queues(module, inst, docker):
         return {'error': exc.msg}
 
 
+def gather_database(module, inst, docker):
+    try:
+        client = MySQLClient.for_installation(module, inst, docker, module.params)
+        rows = client.query("SELECT id, value FROM wat_main_system_setting "
+                            "WHERE id IN ('UPGRADE_DB_SEQ', 'DATAFLUX_FUNC_ID')")
+    except FuncError as exc:
+        return {'error': exc.msg}
+    values = {row['id']: row['value'] for row in rows}
+    seq = str(values.get('UPGRADE_DB_SEQ') or '').strip().strip('"')
+    return {'upgrade_db_seq': int(seq) if seq.isdigit() else None,
+            'dataflux_func_id': str(values.get('DATAFLUX_FUNC_ID') or '').strip('"') or None,
+            'transport': client.transport}
+
+
+SECTIONS = ['paths', 'services', 'version', 'config', 'database', 'queues', 'backups', 'log']
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            install_dir=dict(type='path'),
-            stack_name=dict(type='str', default='dataflux-func'),
-            docker_cli=dict(type='path', default='docker'),
-            docker_host=dict(type='str'),
-            gather=dict(type='list', elements='str',
-                        choices=['paths', 'services', 'version', 'config', 'queues', 'backups', 'log'],
-                        default=['paths', 'services', 'version', 'config', 'queues', 'backups', 'log']),
-            log_lines=dict(type='int', default=20),
-            backups_limit=dict(type='int', default=5),
-        ),
-        supports_check_mode=True,
+    argument_spec = dict(
+        install_dir=dict(type='path'),
+        stack_name=dict(type='str', default='dataflux-func'),
+        docker_cli=dict(type='path', default='docker'),
+        docker_host=dict(type='str'),
+        gather=dict(type='list', elements='str', choices=SECTIONS, default=SECTIONS),
+        log_lines=dict(type='int', default=20),
+        backups_limit=dict(type='int', default=5),
     )
+    argument_spec.update(mysql_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:
         module.exit_json(changed=False, **gather(module))
     except FuncError as exc:
-        fail_from(module, exc)
+        fail_from(module, exc, [module.params.get('mysql_password')])
 
 
 def gather(module):
@@ -253,6 +276,8 @@ def gather(module):
                              'running': http_version(port) if port else None}
     if 'config' in want and os.path.exists(inst.path('config_file')):
         result['config'] = mask_mapping(inst.effective_config('server'))
+    if 'database' in want and result['installed']:
+        result['database'] = gather_database(module, inst, docker)
     if 'queues' in want and result['installed']:
         result['queues'] = gather_queues(module, inst, docker)
     if 'backups' in want:
