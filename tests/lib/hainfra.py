@@ -1,0 +1,328 @@
+"""Services on the test machine for the HA scenario (molecule/ha): everything the DataFlux Func nodes share.
+
+    python -m tests.lib.hainfra start   --base /tmp/dfft/ha --bind 172.29.86.1 --nodes dfft-ha1=172.29.86.11:8088,...
+    python -m tests.lib.hainfra stop    --base /tmp/dfft/ha
+    python -m tests.lib.hainfra lb      --base /tmp/dfft/ha --node dfft-ha1 --state down|up
+    python -m tests.lib.hainfra client  --url http://127.0.0.1:18406/api/v1/do/ping --out FILE --stop-file FILE
+
+start brings up, each on a private port and under --base:
+  * MariaDB (tests.lib.extdb.ExtDB) listening on --bind, database dataflux_func, user func@'%';
+  * Redis (tests.lib.extredis.ExtRedis) listening on 127.0.0.1 and --bind, with a password;
+  * sshd on --bind (key-only root login, internal-sftp) exporting <base>/shared for sshfs, with a client key
+    <base>/ssh/client_key that the nodes use;
+  * nginx on 127.0.0.1:<lb port>, load balancing over the nodes (proxy_next_upstream error timeout http_502
+    http_503); `lb` marks one node down/up in the upstream and reloads nginx gracefully.
+Passwords come from the environment (HA_MYSQL_PASSWORD, HA_REDIS_PASSWORD), never from argv. State (pids,
+ports, nodes) is kept in <base>/state.json so that `stop` and `lb` work from another process.
+stop ends exactly the processes start began (by pid) and removes --base.
+client requests the URL every --interval seconds until --stop-file exists and writes a JSON summary (requests,
+failures, versions seen in X-Dff-Version, the first errors).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+
+from tests.lib.extdb import ExtDB  # noqa: E402
+from tests.lib.extredis import ExtRedis  # noqa: E402
+
+SSHD = shutil.which('sshd') or '/usr/sbin/sshd'
+NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
+
+
+def _write(path, text, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+
+
+def _state_path(base):
+    return os.path.join(base, 'state.json')
+
+
+def _load_state(base):
+    try:
+        with open(_state_path(base)) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(base, state):
+    _write(_state_path(base), json.dumps(state, indent=1, sort_keys=True), 0o600)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _read_pid(path):
+    try:
+        with open(path) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_pidfile(path, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid = _read_pid(path)
+        if pid and _pid_alive(pid):
+            return pid
+        time.sleep(0.1)
+    raise RuntimeError('no live pid in %s after %ss' % (path, timeout))
+
+
+def _kill(pid, timeout=20):
+    if not pid or not _pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+# --- nginx -----------------------------------------------------------------------------------------
+def _nginx_paths(base):
+    ngx = os.path.join(base, 'nginx')
+    return ngx, os.path.join(ngx, 'nginx.conf'), os.path.join(ngx, 'upstream.conf'), os.path.join(ngx, 'nginx.pid')
+
+
+def _write_upstream(base, nodes, down):
+    _, _, upstream, _ = _nginx_paths(base)
+    lines = []
+    for name in sorted(nodes):
+        flag = ' down' if name in down else ''
+        lines.append('server %s max_fails=1 fail_timeout=2s%s;  # %s\n' % (nodes[name], flag, name))
+    _write(upstream + '.tmp', ''.join(lines))
+    os.rename(upstream + '.tmp', upstream)
+
+
+def _nginx_conf(base, lb_port):
+    ngx, _, upstream, pidfile = _nginx_paths(base)
+    temp = os.path.join(ngx, 'temp')
+    return '\n'.join([
+        'worker_processes 1;',
+        'pid %s;' % pidfile,
+        'error_log %s warn;' % os.path.join(ngx, 'error.log'),
+        'events { worker_connections 512; }',
+        'http {',
+        '  log_format dfft \'$msec $status $upstream_addr $upstream_status "$request"\';',
+        '  access_log %s dfft;' % os.path.join(ngx, 'access.log'),
+        '  client_body_temp_path %s/body;' % temp,
+        '  proxy_temp_path %s/proxy;' % temp,
+        '  fastcgi_temp_path %s/fastcgi;' % temp,
+        '  uwsgi_temp_path %s/uwsgi;' % temp,
+        '  scgi_temp_path %s/scgi;' % temp,
+        '  upstream dfft_ha {',
+        '    include %s;' % upstream,
+        '  }',
+        '  server {',
+        '    listen 127.0.0.1:%d;' % lb_port,
+        '    location / {',
+        '      proxy_pass http://dfft_ha;',
+        '      proxy_http_version 1.1;',
+        '      proxy_set_header Connection "";',
+        '      proxy_connect_timeout 2s;',
+        '      proxy_read_timeout 15s;',
+        '      proxy_next_upstream error timeout http_502 http_503;',
+        '      proxy_next_upstream_tries 0;',
+        '    }',
+        '  }',
+        '}',
+        ''])
+
+
+def _nginx(base, *args):
+    ngx, conf, _, _ = _nginx_paths(base)
+    proc = subprocess.run([NGINX, '-p', ngx + '/', '-c', conf] + list(args), check=False, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError('nginx %s failed: %s' % (' '.join(args), proc.stderr))
+
+
+# --- sshd --------------------------------------------------------------------------------------------
+def _start_sshd(base, bind, port):
+    sshdir = os.path.join(base, 'ssh')
+    os.makedirs(sshdir, exist_ok=True)
+    os.makedirs('/run/sshd', exist_ok=True)    # privilege separation directory sshd insists on
+    for key in ('host_ed25519', 'client_key'):
+        path = os.path.join(sshdir, key)
+        if not os.path.exists(path):
+            subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'dfft-ha', '-f', path], check=True,
+                           stdin=subprocess.DEVNULL)
+    shutil.copy(os.path.join(sshdir, 'client_key.pub'), os.path.join(sshdir, 'authorized_keys'))
+    os.chmod(os.path.join(sshdir, 'authorized_keys'), 0o600)
+    conf = os.path.join(sshdir, 'sshd_config')
+    pidfile = os.path.join(sshdir, 'sshd.pid')
+    _write(conf, '\n'.join([
+        'Port %d' % port,
+        'ListenAddress %s' % bind,
+        'HostKey %s' % os.path.join(sshdir, 'host_ed25519'),
+        'PidFile %s' % pidfile,
+        'AuthorizedKeysFile %s' % os.path.join(sshdir, 'authorized_keys'),
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'X11Forwarding no',
+        'Subsystem sftp internal-sftp',
+        '']), 0o600)
+    subprocess.run([SSHD, '-f', conf, '-E', os.path.join(sshdir, 'sshd.log')], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return _wait_pidfile(pidfile)
+
+
+# --- commands ----------------------------------------------------------------------------------------
+def cmd_start(args):
+    base = args.base
+    state = _load_state(base)
+    if state.get('started'):
+        cmd_stop(args)
+    os.makedirs(base, exist_ok=True)
+    nodes = dict(item.split('=', 1) for item in args.nodes.split(',') if item)
+    state = {'base': base, 'bind': args.bind, 'nodes': nodes, 'mysql_port': args.mysql_port,
+             'redis_port': args.redis_port, 'ssh_port': args.ssh_port, 'lb_port': args.lb_port, 'started': True,
+             'down': []}
+    _save_state(base, state)
+
+    mysql_pw = os.environ['HA_MYSQL_PASSWORD']
+    redis_pw = os.environ['HA_REDIS_PASSWORD']
+    db = ExtDB(base=os.path.join(base, 'mysql'), port=args.mysql_port, root_password=mysql_pw,
+               extra_args=['--bind-address=%s' % args.bind, '--innodb-buffer-pool-size=64M',
+                           '--innodb-log-file-size=16M'])
+    db.start()
+    state['mysql_pid'] = db.pid()
+    _save_state(base, state)
+    db.create_database('dataflux_func', drop=True)
+    db.create_user('func', mysql_pw, database='dataflux_func', host='%',
+                   global_grants=('RELOAD', 'PROCESS', 'REPLICATION CLIENT'))
+
+    redis = ExtRedis(base=os.path.join(base, 'redis'), port=args.redis_port, password=redis_pw,
+                     extra_config={'bind': '127.0.0.1 %s' % args.bind})
+    redis.start()
+    state['redis_pid'] = redis.proc.pid
+    _save_state(base, state)
+
+    os.makedirs(os.path.join(base, 'shared'), exist_ok=True)
+    os.chmod(os.path.join(base, 'shared'), 0o755)
+    state['sshd_pid'] = _start_sshd(base, args.bind, args.ssh_port)
+    _save_state(base, state)
+
+    ngx, conf, _, pidfile = _nginx_paths(base)
+    os.makedirs(os.path.join(ngx, 'temp'), exist_ok=True)
+    _write_upstream(base, nodes, set())
+    _write(conf, _nginx_conf(base, args.lb_port))
+    _nginx(base)
+    state['nginx_pid'] = _wait_pidfile(pidfile)
+    _save_state(base, state)
+    print(json.dumps({k: v for k, v in state.items() if k.endswith('_pid') or k.endswith('_port')}))
+
+
+def cmd_stop(args):
+    base = args.base
+    state = _load_state(base)
+    for key in ('nginx_pid', 'sshd_pid', 'redis_pid'):
+        _kill(state.get(key))
+    if state.get('mysql_pid'):
+        ExtDB(base=os.path.join(base, 'mysql')).stop()
+        _kill(state.get('mysql_pid'))
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def cmd_lb(args):
+    state = _load_state(args.base)
+    nodes = state['nodes']
+    if args.node not in nodes:
+        raise SystemExit('unknown node %s (known: %s)' % (args.node, ', '.join(sorted(nodes))))
+    down = set(state.get('down', []))
+    before = set(down)
+    if args.state == 'down':
+        down.add(args.node)
+    else:
+        down.discard(args.node)
+    if down != before:
+        _write_upstream(args.base, nodes, down)
+        _nginx(args.base, '-s', 'reload')
+        state['down'] = sorted(down)
+        _save_state(args.base, state)
+        time.sleep(args.settle)          # old workers finish their requests; new ones use the new upstream
+    print(json.dumps({'changed': down != before, 'down': sorted(down)}))
+
+
+def cmd_client(args):
+    stats = {'requests': 0, 'failures': 0, 'versions': {}, 'errors': [], 'started': time.time()}
+    while not os.path.exists(args.stop_file):
+        started = time.time()
+        stats['requests'] += 1
+        try:
+            with urllib.request.urlopen(args.url, timeout=args.timeout) as resp:
+                body = resp.read()
+                version = resp.headers.get('X-Dff-Version', '?')
+                if resp.status != 200 or b'pong' not in body:
+                    raise RuntimeError('status %s body %r' % (resp.status, body[:100]))
+                stats['versions'][version] = stats['versions'].get(version, 0) + 1
+        except (OSError, urllib.error.URLError, RuntimeError, ValueError) as exc:
+            stats['failures'] += 1
+            if len(stats['errors']) < 20:
+                stats['errors'].append('%.3f %s' % (time.time(), exc))
+        delay = args.interval - (time.time() - started)
+        if delay > 0:
+            time.sleep(delay)
+    stats['seconds'] = round(time.time() - stats['started'], 1)
+    _write(args.out, json.dumps(stats, indent=1, sort_keys=True))
+    print(json.dumps(stats))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='hainfra')
+    sub = parser.add_subparsers(dest='cmd', required=True)
+    p = sub.add_parser('start')
+    p.add_argument('--base', default='/tmp/dfft/ha')
+    p.add_argument('--bind', required=True)
+    p.add_argument('--nodes', required=True, help='name=ip:port,...')
+    p.add_argument('--mysql-port', type=int, default=13406)
+    p.add_argument('--redis-port', type=int, default=16406)
+    p.add_argument('--ssh-port', type=int, default=12206)
+    p.add_argument('--lb-port', type=int, default=18406)
+    p.set_defaults(func=cmd_start)
+    p = sub.add_parser('stop')
+    p.add_argument('--base', default='/tmp/dfft/ha')
+    p.set_defaults(func=cmd_stop)
+    p = sub.add_parser('lb')
+    p.add_argument('--base', default='/tmp/dfft/ha')
+    p.add_argument('--node', required=True)
+    p.add_argument('--state', choices=['down', 'up'], required=True)
+    p.add_argument('--settle', type=float, default=1.0)
+    p.set_defaults(func=cmd_lb)
+    p = sub.add_parser('client')
+    p.add_argument('--url', required=True)
+    p.add_argument('--out', required=True)
+    p.add_argument('--stop-file', required=True)
+    p.add_argument('--interval', type=float, default=0.05)
+    p.add_argument('--timeout', type=float, default=10)
+    p.set_defaults(func=cmd_client)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == '__main__':
+    main()
