@@ -221,6 +221,7 @@ def test_09_timeout_names_the_stuck_service(simple_stack):
 def test_10_func_double_legacy_layout_rolling_restart():
     """Old installer layout (worker-1-6, worker-7, worker-8-9): rolling restart of the Func services only."""
     from tests.lib.funcenv import FuncEnv
+    run_module('func_stack', args(state='absent'))              # frees host port 18081 when run with -k
     env = FuncEnv(stack='dfft-stack-func', port=PORT, install_dir='/tmp/dfft/stack/func', worker_layout='legacy')
     env.up()
     try:
