@@ -239,6 +239,58 @@ class DumpScanner(object):
             or b'\n-- MySQL dump' in self.head[:200] or b'-- MariaDB dump' in self.head[:200]
 
 
+class InsertMerger(object):
+    """Joins consecutive single-line INSERTs into the same table into multi-row INSERTs (<= limit bytes).
+
+    Only for mysqldump output, where every statement is one line (newlines inside strings are escaped), so a
+    line that starts with "INSERT INTO `" and ends with ");" is exactly one INSERT statement. Restoring a
+    --skip-extended-insert dump this way parses like an extended one.
+    """
+
+    def __init__(self, limit=1024 * 1024):
+        self.limit = limit
+        self.carry = b''
+        self.prefix = None
+        self.parts = []
+        self.size = 0
+
+    def _flush(self, out):
+        if self.prefix is not None:
+            out.append(self.prefix + b','.join(self.parts) + b';\n')
+        self.prefix = None
+        self.parts = []
+        self.size = 0
+
+    def feed(self, data):
+        lines = (self.carry + data).split(b'\n')
+        self.carry = lines.pop()
+        out = []
+        for line in lines:
+            if line.startswith(b'INSERT INTO `') and line.endswith(b');'):
+                idx = line.find(b'` VALUES (')
+                if idx > 0:
+                    prefix = line[:idx + 9]
+                    body = line[idx + 9:-1]
+                    if prefix == self.prefix and self.size + len(body) < self.limit:
+                        self.parts.append(body)
+                        self.size += len(body) + 1
+                        continue
+                    self._flush(out)
+                    self.prefix, self.parts, self.size = prefix, [body], len(prefix) + len(body)
+                    continue
+            self._flush(out)
+            out.append(line + b'\n')
+        return b''.join(out)
+
+    def finish(self):
+        out = []
+        self._flush(out)
+        if self.carry:
+            out.append(self.carry)
+            self.carry = b''
+        return b''.join(out)
+
+
 # --- grants ---------------------------------------------------------------------------------------------
 _GRANT_RE = re.compile(r'^GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s', re.IGNORECASE | re.DOTALL)
 
@@ -571,43 +623,57 @@ class MySQLClient(object):
         pipe = _Pipeline(self.secrets)
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
-        digest = hashlib.sha256() if not compress else None
         raw = 0
         tail = b''
+        digest = None
         try:
             env = self.docker.env if self.transport == 'container' else None
-            dump = pipe.start('mysqldump', argv, stdin=subprocess.PIPE if prefix else subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, env=env)
-            if prefix:
-                dump.stdin.write(prefix)
-                dump.stdin.close()
-            comp = None
-            if compress:
-                comp_argv = compressor_argv(compress, compress_level)
-                comp = pipe.start(compress, comp_argv, stdin=subprocess.PIPE, stdout=fd)
-                sink = comp.stdin.fileno()
+            if not compress:
+                # Plain: mysqldump writes straight into the file (same data path as a dump by hand); the
+                # checksum and the trailer are read back afterwards from the page cache.
+                dump = pipe.start('mysqldump', argv, stdin=subprocess.PIPE if prefix else subprocess.DEVNULL,
+                                  stdout=fd, env=env)
+                if prefix:
+                    dump.stdin.write(prefix)
+                    dump.stdin.close()
+                self._wait_timeout(dump, timeout, start)
+                pipe.wait_all('mysqldump')
+                os.fsync(fd)
+                digest = hashlib.sha256()
+                with open(out_path, 'rb') as handle:
+                    while True:
+                        data = handle.read(CHUNK)
+                        if not data:
+                            break
+                        digest.update(data)
+                        raw += len(data)
+                        tail = (tail + data)[-512:]
             else:
-                sink = fd
-            src = dump.stdout.fileno()
-            while True:
-                data = os.read(src, CHUNK)
-                if not data:
-                    break
-                raw += len(data)
-                tail = (tail + data)[-512:] if len(data) < 512 else data[-512:]
-                if digest is not None:
-                    digest.update(data)
-                view = memoryview(data)
-                while view:
-                    written = os.write(sink, view)
-                    view = view[written:]
-                if timeout and time.time() - start > timeout:
-                    raise FuncError('mysqldump did not finish within %s s' % timeout)
-            dump.stdout.close()
-            if comp is not None:
+                dump = pipe.start('mysqldump', argv, stdin=subprocess.PIPE if prefix else subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, env=env)
+                if prefix:
+                    dump.stdin.write(prefix)
+                    dump.stdin.close()
+                comp = pipe.start(compress, compressor_argv(compress, compress_level), stdin=subprocess.PIPE,
+                                  stdout=fd)
+                sink = comp.stdin.fileno()
+                src = dump.stdout.fileno()
+                while True:
+                    data = os.read(src, CHUNK)
+                    if not data:
+                        break
+                    raw += len(data)
+                    tail = (tail + data)[-512:]
+                    view = memoryview(data)
+                    while view:
+                        written = os.write(sink, view)
+                        view = view[written:]
+                    if timeout and time.time() - start > timeout:
+                        raise FuncError('mysqldump did not finish within %s s' % timeout)
+                dump.stdout.close()
                 comp.stdin.close()
-            pipe.wait_all('mysqldump')
-            os.fsync(fd)
+                pipe.wait_all('mysqldump')
+                os.fsync(fd)
         except BaseException:
             pipe.kill()
             raise
@@ -622,12 +688,23 @@ class MySQLClient(object):
         return {'raw_bytes': raw, 'completed': completed, 'sha256': digest.hexdigest() if digest else None,
                 'duration': time.time() - start, 'tail': tail.decode('utf-8', 'replace')}
 
+    @staticmethod
+    def _wait_timeout(proc, timeout, start):
+        if not timeout:
+            proc.wait()
+            return
+        try:
+            proc.wait(timeout=max(1, timeout - (time.time() - start)))
+        except subprocess.TimeoutExpired:
+            raise FuncError('mysqldump did not finish within %s s' % timeout)
+
     def restore(self, src, fmt=None, database=None, prefix_sql='', suffix_sql='', single_transaction=True,
-                member=None, timeout=None):
+                member=None, timeout=None, merge_inserts=True):
         """Stream a plain/gzip/zstd dump (or the .sql inside a .zip) into mysql.
 
         With single_transaction, the stream is wrapped in autocommit=0 / unique_checks=0 /
-        foreign_key_checks=0 ... COMMIT, so rows are not committed (and fsynced) one by one.
+        foreign_key_checks=0 ... COMMIT, so rows are not committed (and fsynced) one by one; with
+        merge_inserts, single-row INSERTs of a mysqldump file are joined into multi-row INSERTs.
         Returns the DumpScanner (exact per-table row counts of the INSERTs, tables, completion trailer).
         """
         fmt = fmt or detect_format(src)
@@ -673,14 +750,22 @@ class MySQLClient(object):
             else:
                 reader = open(src, 'rb')
                 read = reader.read
+            merger = None
+            first = True
             while True:
                 data = read(CHUNK)
                 if not data:
                     break
                 scanner.feed(data)
-                send(data)
+                if first:
+                    first = False
+                    if merge_inserts and scanner.is_mysqldump:
+                        merger = InsertMerger()
+                send(merger.feed(data) if merger is not None else data)
                 if timeout and time.time() - start > timeout:
                     raise FuncError('Restore did not finish within %s s' % timeout)
+            if merger is not None:
+                send(merger.finish())
             scanner.finish()
             tail = '\nCOMMIT;\n' if single_transaction else '\n'
             if single_transaction:

@@ -458,3 +458,26 @@ def test_failed_restore_rolls_back(extdb):
     assert res.get('failed') and res['rolled_back'] is True, res
     assert 'rolled back' in res['msg']
     assert t.fingerprint() == before
+
+
+def test_backup_playbook_fetches_and_verifies(extdb, tmp_path):
+    from tests.lib.ansible_runner import run_playbook
+    t = _ext_target(extdb)
+    seed(t)
+    fetch_dir = str(tmp_path / 'ctl')
+    res = run_playbook('playbooks/backup.yml', extra_vars={
+        'func_install_dir': t.install_dir, 'func_stack_name': t.stack, 'func_backup_compress': 'zstd',
+        'func_backup_fetch': True, 'func_backup_fetch_dir': fetch_dir}, extra_args=['-e', 'ansible_become=false'])
+    assert res.rc == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    dumps = _backups(t.sqldump)
+    assert len(dumps) == 1, res.stdout[-3000:] + res.stderr[-3000:]
+    copy = os.path.join(fetch_dir, 'localhost', dumps[0])
+    with open(copy, 'rb') as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    with open(copy + '.sha256') as handle:
+        assert handle.read().split()[0] == digest
+    # restore.yml refuses without confirmation
+    res = run_playbook('playbooks/restore.yml', extra_vars={'func_install_dir': t.install_dir,
+                                                          'func_restore_src': dumps[0]},
+                       extra_args=['-e', 'ansible_become=false'])
+    assert res.rc != 0 and 'func_restore_confirm' in res.stdout

@@ -124,3 +124,18 @@ def test_compressor_argv_levels():
     assert m.compressor_argv('zstd', 9)[-1] == '-9'
     with pytest.raises(FuncError):
         m.compressor_argv('bzip2')
+
+
+@pytest.mark.parametrize('chunk', [1, 5, 64, 100000])
+def test_insert_merger_joins_single_row_inserts(chunk):
+    src = (b"-- MariaDB dump\nLOCK TABLES `t` WRITE;\n"
+           b"INSERT INTO `t` VALUES (1,'a);\\nb');\nINSERT INTO `t` VALUES (2,NULL);\n"
+           b"INSERT INTO `u` VALUES (3);\nINSERT INTO `u` VALUES (4),(5);\nUNLOCK TABLES;\n-- Dump completed")
+    merger = m.InsertMerger()
+    out = b''.join(merger.feed(src[i:i + chunk]) for i in range(0, len(src), chunk)) + merger.finish()
+    assert out == (b"-- MariaDB dump\nLOCK TABLES `t` WRITE;\n"
+                   b"INSERT INTO `t` VALUES (1,'a);\\nb'),(2,NULL);\n"
+                   b"INSERT INTO `u` VALUES (3),(4),(5);\nUNLOCK TABLES;\n-- Dump completed")
+    small = m.InsertMerger(limit=10)
+    out = small.feed(b"INSERT INTO `t` VALUES (1);\nINSERT INTO `t` VALUES (2);\n") + small.finish()
+    assert out.count(b'INSERT') == 2
