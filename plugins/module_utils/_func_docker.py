@@ -220,12 +220,13 @@ class DockerCLI(object):
             args += ['--update-order', order]
         return self.run(*(args + [full_name]))
 
-    def wait_stack_gone(self, stack, timeout=300, poll=0.25):
-        """Wait until no container (any state) and no network of the stack is left; return seconds."""
+    def wait_stack_gone(self, stack, timeout=300, poll=0.25, all_states=True):
+        """Wait until no container (all_states: in any state, else running) and no network of the stack is
+        left; return seconds."""
         start = time.time()
         last_rm = None
         while True:
-            containers = self.stack_containers(stack, all_states=True)
+            containers = self.stack_containers(stack, all_states=all_states)
             networks = [] if containers else self.stack_networks(stack)
             if not containers and not networks:
                 return time.time() - start

@@ -349,7 +349,9 @@ class StackRunner(object):
             self.actions.append('remove stack %s' % self.stack)
             if not self.check:
                 self.docker.stack_remove(self.stack)
-                took = self.docker.wait_stack_gone(self.stack, timeout=self.remaining())
+                # the guide's `docker ps` check (running containers) plus the stack's networks, which a
+                # deploy racing their removal would trip over
+                took = self.docker.wait_stack_gone(self.stack, timeout=self.remaining(), all_states=False)
                 self.actions.append('wait until containers and networks are gone: %.1f s' % took)
         else:
             names = [self.full(s) for s in sorted(selected) if s in live]
