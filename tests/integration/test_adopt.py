@@ -16,7 +16,7 @@ MARKER = '/tmp/dfft/dfft-mol-adopt.marker'
 LOGROTATE = '/etc/logrotate.d/dfft-mol-adopt'
 
 VARS = {
-    'dataflux_func_hosts': 'localhost',
+    'func_hosts': 'localhost',
     'func_install_dir': INSTALL_DIR, 'func_stack_name': STACK, 'func_port': PORT,
     'func_marker_file': MARKER, 'func_logrotate_file': LOGROTATE,
     'func_image': 'dff-test/dataflux-func', 'func_version': '5.1.7', 'func_image_source': 'present',

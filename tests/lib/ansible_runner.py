@@ -86,10 +86,13 @@ class PlaybookResult(object):
         return out
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory='localhost,', limit=None,
+LOCAL_INVENTORY = os.path.join(REPO, 'scripts', 'localhost.ini')
+
+
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=LOCAL_INVENTORY, limit=None,
                  env=None, json_output=True, verbosity=0, timeout=1800, extra_args=()):
     argv = [os.path.join(os.path.dirname(PYTHON), 'ansible-playbook'), '-i', inventory, playbook]
-    if inventory == 'localhost,':
+    if inventory in ('localhost,', LOCAL_INVENTORY):
         argv += ['-c', 'local']
     if extra_vars:
         argv += ['-e', json.dumps(extra_vars)]

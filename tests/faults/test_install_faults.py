@@ -1,0 +1,147 @@
+"""Install/upgrade faults (hardening issue): bad input refused before any change, a SIGKILLed upgrade converges
+when run again without losing a row, and two concurrent runs never interleave."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.lib.ansible_runner import LOCAL_INVENTORY, REPO, ansible_env, run_playbook
+from tests.lib.funcenv import docker, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STACK = 'dfft-ifault'
+PORT = 18092
+DIR = '/tmp/dfft/ifault'
+MARKER = '/tmp/dfft/ifault.marker'
+LOGROTATE = '/etc/logrotate.d/dfft-ifault'
+VARS_FILE = '/tmp/dfft/ifault-vars.yml'
+LOCK = '/tmp/.dataflux-func_tmp_dfft_ifault.lock'
+VARS = {
+    'func_install_dir': DIR, 'func_stack_name': STACK, 'func_port': PORT, 'func_marker_file': MARKER,
+    'func_logrotate_file': LOGROTATE, 'func_image': 'dff-test/dataflux-func', 'func_image_source': 'present',
+    'func_mysql_image': 'dff-test/mariadb:10.11', 'func_redis_image': 'dff-test/redis:7.0',
+    'func_endpoint_mode': 'dnsrr', 'func_publish_mode': 'host', 'func_service_init': True,
+    'func_stop_grace_period': '5s', 'func_worker_layout': 'mini', 'func_min_free_disk_gb': 1,
+    'func_deploy_timeout': 180, 'func_wait_delay': 3, 'func_admin_password': 'ifault-Admin-pw-3',
+}
+
+
+def playbook(name):
+    return os.path.join(REPO, 'playbooks', name)
+
+
+def stack_services():
+    return docker('service', 'ls', '-q', '--filter', 'label=com.docker.stack.namespace=%s' % STACK).stdout.split()
+
+
+def cleanup():
+    docker('stack', 'rm', STACK, check=False)
+    wait_for(lambda: not docker('ps', '-aq', '--filter', 'label=com.docker.stack.namespace=%s' % STACK)
+             .stdout.strip(), 120, what='stack removed')
+    subprocess.run(['rm', '-rf', DIR, MARKER, LOGROTATE, LOCK], check=False)
+
+
+def run(name, version, **extra):
+    data = dict(VARS, func_version=version, **extra)
+    with open(VARS_FILE, 'w') as handle:
+        yaml.safe_dump(data, handle)
+    os.chmod(VARS_FILE, 0o600)
+    return run_playbook(playbook(name), extra_args=['-e', '@' + VARS_FILE])
+
+
+def start(name, version):
+    """Start a playbook in its own process group (so SIGKILL reaches every child)."""
+    data = dict(VARS, func_version=version)
+    path = VARS_FILE + '.bg'
+    with open(path, 'w') as handle:
+        yaml.safe_dump(data, handle)
+    os.chmod(path, 0o600)
+    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', LOCAL_INVENTORY, '-c', 'local',
+            playbook(name), '-e', '@' + path]
+    return subprocess.Popen(argv, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def mysql(sql):
+    ctr = docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_mysql' % STACK,
+                 '--filter', 'status=running').stdout.split()[0]
+    script = ('umask 077; f=$(mktemp); printf "[client]\\nuser=root\\npassword=\\"%s\\"\\n" "$MYSQL_ROOT_PASSWORD" '
+              '> "$f"; mysql --defaults-extra-file="$f" -N -B dataflux_func; rc=$?; rm -f "$f"; exit $rc')
+    return docker('exec', '-i', ctr, 'sh', '-c', script, input=sql).stdout.strip()
+
+
+def version():
+    import json
+    import urllib.request
+    with urllib.request.urlopen('http://127.0.0.1:%d/api/v1/image-info' % PORT, timeout=5) as resp:
+        return json.loads(resp.read())['data']['VERSION']
+
+
+@pytest.fixture(scope='module', autouse=True)
+def clean_host():
+    cleanup()
+    yield
+    cleanup()
+
+
+def test_wrong_install_dir_is_refused_before_any_change():
+    with open(MARKER, 'w') as handle:
+        handle.write('INSTALLED_DIR=/tmp/dfft/ifault-elsewhere\n')
+    try:
+        res = run('install.yml', '5.1.6')
+        assert res.rc != 0
+        assert '/tmp/dfft/ifault-elsewhere' in res.stdout and DIR in res.stdout, res.stdout[-3000:]
+        assert not os.path.exists(DIR) and not stack_services()
+        assert open(MARKER).read() == 'INSTALLED_DIR=/tmp/dfft/ifault-elsewhere\n'
+    finally:
+        os.unlink(MARKER)
+
+
+def test_malformed_extra_hosts_ip_is_refused_before_any_change():
+    res = run('install.yml', '5.1.6', func_extra_hosts={'db.internal': '10.0.0.300'})
+    assert res.rc != 0
+    assert '10.0.0.300' in res.stdout, res.stdout[-3000:]
+    assert not os.path.exists(DIR) and not stack_services()
+
+
+def test_sigkill_in_the_middle_of_an_upgrade_then_rerun_converges():
+    res = run('install.yml', '5.1.6')
+    assert res.rc == 0, res.stdout[-4000:]
+    mysql("INSERT INTO biz_main_script (id, scriptSetId, title, code, codeMD5) "
+          "VALUES ('ifault-script', 'ifault', 'Kept', 'x = 1 # 😀', 'x')")
+    rows_before = mysql('SELECT id, title, code FROM biz_main_script ORDER BY seq')
+
+    proc = start('upgrade.yml', '5.1.7')
+    stack_file = os.path.join(DIR, 'docker-stack.yaml')
+    # kill -9 once the new image is in the stack file, i.e. while the new version is being rolled out
+    wait_for(lambda: 'dataflux-func:5.1.7' in open(stack_file).read() or proc.poll() is not None, 600,
+             interval=0.2, what='the upgrade to start deploying')
+    assert proc.poll() is None, 'the upgrade finished before it could be killed:\n' + proc.stdout.read()[-3000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert os.path.isdir(LOCK), 'the killed run should have left its lock behind'
+
+    again = run('upgrade.yml', '5.1.7')
+    assert again.rc == 0, again.stdout[-5000:]
+    assert version() == '5.1.7'
+    assert mysql("SELECT value FROM wat_main_system_setting WHERE id='UPGRADE_DB_SEQ'").strip('"') == '29'
+    assert mysql('SELECT id, title, code FROM biz_main_script ORDER BY seq') == rows_before
+    assert not os.path.exists(LOCK)
+
+
+def test_two_concurrent_upgrade_runs_never_interleave():
+    first = start('upgrade.yml', '5.1.7')
+    wait_for(lambda: os.path.exists(os.path.join(LOCK, 'owner')) or first.poll() is not None, 300, interval=0.2,
+             what='the first run to take the lock')
+    second = run('upgrade.yml', '5.1.7')
+    out_first, _ = first.communicate(timeout=900)
+    assert first.returncode == 0, out_first[-4000:]
+    assert second.rc != 0
+    assert 'Another run is working on %s' % DIR in second.stdout, second.stdout[-3000:]
+    assert version() == '5.1.7' and not os.path.exists(LOCK)
+    third = run('upgrade.yml', '5.1.7')
+    assert third.rc == 0 and third.changed() == 0, third.stdout[-3000:]
