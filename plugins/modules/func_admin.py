@@ -30,6 +30,7 @@ description:
 author:
   - dataflux.func maintainers (@dataflux)
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
   - dataflux.func.mysql
   - dataflux.func.redis
@@ -66,18 +67,15 @@ options:
     type: str
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the current state and returns the same C(changed) a real run would, without writing;
       O(action=clear_redis) reports in RV(keys_removed) how many keys would go.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: For O(action=reset_admin) the user name before and after, the password only as C(changed) or
       C(unchanged); for O(action=reset_db_upgrade_seq) the old and new value; for O(action=clear_redis) the
       key count.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: full
     details: O(action=reset_admin) changes nothing when user name, password hash, roles, privileges and the
       enabled flag already match (a different display name alone is left alone);

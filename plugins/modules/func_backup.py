@@ -30,6 +30,7 @@ description:
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
   - dataflux.func.mysql
 options:
@@ -141,17 +142,13 @@ seealso:
     link: https://func.guance.com/doc/maintenance-guide-maintenance/
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - O(state=dump) and O(state=restore) report a change without touching anything; O(state=prune)
         returns exactly the files it would delete in RV(deleted).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation
-      indicates no change.
     support: partial
     details:
       - O(state=dump) always creates a new file; O(state=inventory) never changes anything; O(state=prune) is

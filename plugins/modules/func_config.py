@@ -25,6 +25,8 @@ description:
     be restarted for the change to take effect (DataFlux Func reads its configuration only at start).
 author:
   - dataflux.func contributors (@dataflux-func)
+extends_documentation_fragment:
+  - dataflux.func.attributes
 options:
   install_dir:
     description:
@@ -61,15 +63,11 @@ options:
     default: 200
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Secrets (keys containing SECRET, PASSWORD, TOKEN, ...) are masked.
   idempotent:
-    description:
-      When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - C(_WORKER_PREFETCH_MULTIPLIER) is accepted and written, with a warning, because the maintenance guide

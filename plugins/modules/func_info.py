@@ -21,6 +21,7 @@ description:
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
   - dataflux.func.mysql
 options:
@@ -43,15 +44,11 @@ options:
     default: 5
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module never changes anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description:
-      When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - module: dataflux.func.func_config

@@ -31,6 +31,7 @@ description:
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
 options:
   action:
@@ -108,18 +109,13 @@ options:
     default: [mysql, redis]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports what would change (services to stop, queue items to copy, services to remove) and changes
       nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff
-      mode.
     support: partial
     details: O(action=remove_builtin) returns the stack file before and after.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation
-      indicates no change.
     support: partial
     details: V(transfer_queues) is not; the role runs it only in the run that switches the configuration.
 '''

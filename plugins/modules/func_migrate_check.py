@@ -30,6 +30,7 @@ description:
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
 options:
   mysql_host:
@@ -99,16 +100,11 @@ options:
     default: 1073741824
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Everything is read-only except O(create_database), which is only reported in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff
-      mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation
-      indicates no change.
     support: full
 '''
 

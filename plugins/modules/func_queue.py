@@ -26,6 +26,7 @@ description:
 author:
   - dataflux.func maintainers (@dataflux)
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
   - dataflux.func.redis
 options:
@@ -64,16 +65,13 @@ options:
     type: str
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: With O(state=cleared), reports in RV(dropped) how many items would be dropped and the same
       C(changed) as a real run, without changing anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: With O(state=cleared), the queue lengths before and after.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: full
     details: Clearing queues that are already empty reports no change.
 notes:

@@ -23,6 +23,7 @@ description:
   - Service names are read from the live stack file and the running stack, so installations made by older
     official installers (C(worker-1-6), C(worker-7), C(worker-8-9), ...) are handled as they are.
 extends_documentation_fragment:
+  - dataflux.func.attributes
   - dataflux.func.install
 options:
   stack_file:
@@ -97,17 +98,13 @@ options:
     default: 300
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan and the same C(changed) as a real run, and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before/after of every service that would be created, updated or removed; environment values of
       secret-looking keys (C(PASSWORD), C(SECRET), C(TOKEN), ...) are masked.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation
-      indicates no change.
     support: partial
     details: O(state=present) and O(state=absent) are idempotent; O(state=restarted) always restarts.
 notes:
