@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of dataflux.func.func_backup against the same commands run by hand (ratios from one run).
 
     . scripts/env.sh && python bench/backup.py [--mb 600] [--keep]

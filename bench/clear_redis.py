@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: emptying the installation's Redis database, FLUSHDB (what admin-tool.py clear_redis does) vs
 func_admin action=clear_redis (MULTI; DBSIZE; FLUSHDB ASYNC; EXEC through its RedisClient).
 
@@ -101,8 +100,8 @@ def main():
               % (name, med(res['server_us']), med(res['stall_ms']), med(res['noise_ms'])))
     print('  server-side stall ratio FLUSHDB/module: %.0fx (worst module rep %.0f us)'
           % (med(sync['server_us']) / max(med(module['server_us']), 1), max(module['server_us'])))
-    print('  concurrent worst-latency ratio FLUSHDB/module: %.0fx' % (med(sync['stall_ms']) /
-                                                                   max(med(module['stall_ms']), 1e-3)))
+    print('  concurrent worst-latency ratio FLUSHDB/module: %.0fx'
+          % (med(sync['stall_ms']) / max(med(module['stall_ms']), 1e-3)))
 
 
 if __name__ == '__main__':

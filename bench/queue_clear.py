@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: clearing a DataFlux Func work queue, the guide's LTRIM vs func_queue's method, and the round trips
 of func_queue state=info.
 
@@ -282,10 +281,10 @@ def main():
               % (name, med(res['server_us']), med(res['stall_ms']), med(res['noise_ms']), med(res['wall_ms'])))
     server_ratio = med(guide['server_us']) / max(med(module['server_us']), 1)
     stall_ratio = med(guide['stall_ms']) / max(med(module['stall_ms']), 1e-3)
-    worst_ratio = max(guide['stall_ms']) / max(max(module['stall_ms']), 1e-3)
+    worst_ratio = max(guide['stall_ms']) / max(*module['stall_ms'], 1e-3)
     print('  server-side stall ratio LTRIM/module: %.0fx' % server_ratio)
-    print('  concurrent worst-latency ratio LTRIM/module: median %.1fx, worst-of-reps %.1fx' % (stall_ratio,
-                                                                                                 worst_ratio))
+    print('  concurrent worst-latency ratio LTRIM/module: median %.1fx, worst-of-reps %.1fx'
+          % (stall_ratio, worst_ratio))
     print('info: %d queues read in %d round trip(s) on a fresh connection (AUTH/SELECT included), counted on the '
           'wire; one command per round trip: %d round trips. Warm median per read: pipeline %.3f ms vs %.3f ms '
           '(%.1fx)' % (nq, module_trips, naive_trips, module_ms, naive_ms, naive_ms / module_ms))

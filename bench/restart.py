@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: restarting DataFlux Func three ways, measured in the same run on the same install.
 
   manual   the maintenance guide / run-portable.sh procedure: docker stack rm, loop `docker ps | grep <stack>_`
@@ -108,7 +107,7 @@ def measure(env, prober, name, action):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--rounds', type=int, default=1)
     parser.add_argument('--port', type=int, default=18090)
     parser.add_argument('--stack', default='dfft-bench-restart')
