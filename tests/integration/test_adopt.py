@@ -10,7 +10,7 @@ from tests.lib.ansible_runner import REPO, run_playbook
 from tests.lib.funcenv import FuncEnv, docker
 
 STACK = 'dfft-mol-adopt'
-PORT = 18087
+PORT = 18094
 INSTALL_DIR = '/tmp/dfft/mol-adopt'
 MARKER = '/tmp/dfft/dfft-mol-adopt.marker'
 LOGROTATE = '/etc/logrotate.d/dfft-mol-adopt'
@@ -63,7 +63,7 @@ def test_adopt_and_upgrade_official_install(official_install):
     assert res.changed() > 0
 
     assert services() == before_services                         # names kept
-    status, data, _ = env.http('GET', '/api/v1/image-info')
+    status, data, _x = env.http('GET', '/api/v1/image-info')
     assert status == 200 and data['data']['VERSION'] == '5.1.7'
     rows = env.mysql_rows("SELECT title FROM biz_main_script WHERE id = 'adopt-script'")
     assert rows == [('Adopt',)]

@@ -1,7 +1,7 @@
 """func_admin against a deployed test install (func double, built-in MariaDB and Redis through their containers)
 and a private redis-server (external Redis, direct transport).
 
-Names: stack dfft-ops, port 18083, /tmp/dfft/ops; redis port 16379.
+Names: stack dfft-adm, port 18095, /tmp/dfft/adm; redis port 16381.
 """
 import json
 
@@ -13,7 +13,7 @@ from tests.lib.funcenv import FuncEnv
 
 pytestmark = pytest.mark.integration
 
-STACK, PORT, INSTALL_DIR = 'dfft-ops', 18083, '/tmp/dfft/ops'
+STACK, PORT, INSTALL_DIR = 'dfft-adm', 18095, '/tmp/dfft/adm'
 
 
 @pytest.fixture(scope='module')
@@ -115,12 +115,12 @@ def test_clear_redis(env):
 
 
 def test_clear_redis_external_with_password():
-    server = ExtRedis(base='/tmp/dfft/ops-redis', port=16379, password='ext pw').start()
+    server = ExtRedis(base='/tmp/dfft/adm-redis', port=16381, password='ext pw').start()
     try:
         c5, c3 = server.client(5), server.client(3)
         c5.mset({'k%d' % i: 'v' for i in range(500)})
         c3.set('keep', '1')
-        args = base(install_dir='/tmp/dfft/ops-none', action='clear_redis', confirm=True, **server.params())
+        args = base(install_dir='/tmp/dfft/adm-none', action='clear_redis', confirm=True, **server.params())
         res = run_module('func_admin', args, check=True)
         assert res['changed'] is True and res['keys_removed'] == 500 and c5.dbsize() == 500, res
         res = run_module('func_admin', args)

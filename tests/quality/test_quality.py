@@ -78,3 +78,11 @@ def test_ansible_doc_lists_and_renders_every_module():
         assert 'dataflux.func.%s' % name in out
         rc, doc = run([os.path.join(BIN, 'ansible-doc'), 'dataflux.func.%s' % name])
         assert rc == 0 and 'EXAMPLES' in doc, doc[-2000:]
+
+
+def test_every_molecule_scenario_has_a_test():
+    scenarios = sorted(d for d in os.listdir(os.path.join(REPO, 'molecule'))
+                       if os.path.isfile(os.path.join(REPO, 'molecule', d, 'molecule.yml')))
+    wrappers = sorted(f[len('test_molecule_'):-3] for f in os.listdir(os.path.join(REPO, 'tests', 'molecule'))
+                      if f.startswith('test_molecule_') and f.endswith('.py'))
+    assert scenarios == wrappers

@@ -1,0 +1,10 @@
+"""molecule test -s ha (one file per scenario, so parallel workers can take scenarios independently)."""
+import pytest
+
+from tests.lib.molecule_runner import run_scenario
+
+pytestmark = [pytest.mark.molecule, pytest.mark.integration, pytest.mark.slow]
+
+
+def test_molecule_ha():
+    run_scenario('ha')
