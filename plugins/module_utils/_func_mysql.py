@@ -476,9 +476,12 @@ class MySQLClient(object):
             if docker is None or not stack:
                 raise FuncError('mysql_transport=container needs the stack name and Docker')
             container = docker.find_container(stack, service)
-            # Inside the built-in MySQL container the server is local: use its socket unless told otherwise.
-            c_host = params.get('mysql_host') or None
-            c_port = params.get('mysql_port') if c_host else None
+            # Inside the MySQL server's own container (the service MYSQL_HOST names) the server is local: use its
+            # socket unless told otherwise. From any other container (e.g. the server's, for an external MySQL)
+            # connect to MYSQL_HOST:MYSQL_PORT, exactly as the application does.
+            local = host == service
+            c_host = params.get('mysql_host') or (None if local else host)
+            c_port = (params.get('mysql_port') or (None if local else port)) if c_host else None
             return cls('container', database=database, user=user or 'root', password=password,
                        host=c_host, port=c_port, socket=socket, container=container, docker=docker,
                        module=module)

@@ -139,3 +139,36 @@ def test_insert_merger_joins_single_row_inserts(chunk):
     small = m.InsertMerger(limit=10)
     out = small.feed(b"INSERT INTO `t` VALUES (1);\nINSERT INTO `t` VALUES (2);\n") + small.finish()
     assert out.count(b'INSERT') == 2
+
+
+class _FakeInstallation:
+    stack_name = 'st'
+
+    def __init__(self, host):
+        self.host = host
+
+    def effective_config(self, service='server'):
+        return {'MYSQL_HOST': self.host, 'MYSQL_PORT': 3306, 'MYSQL_USER': 'u', 'MYSQL_PASSWORD': 'p',
+                'MYSQL_DATABASE': 'dataflux_func'}
+
+
+class _FakeDocker:
+    def stack_services(self, stack):
+        return ['st_mysql', 'st_server']
+
+    def find_container(self, stack, service):
+        return 'ctr-' + service
+
+
+def test_container_transport_uses_socket_only_inside_the_mysql_service():
+    from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
+    own = MySQLClient.for_installation(None, _FakeInstallation('mysql'), _FakeDocker(), {})
+    assert (own.transport, own.container, own.host, own.port) == ('container', 'ctr-mysql', None, None)
+    via_server = MySQLClient.for_installation(None, _FakeInstallation('mysql'), _FakeDocker(),
+                                              {'mysql_transport': 'container', 'mysql_service': 'server'})
+    assert (via_server.container, via_server.host, via_server.port) == ('ctr-server', 'mysql', 3306)
+    external = MySQLClient.for_installation(None, _FakeInstallation('10.1.2.3'), _FakeDocker(),
+                                            {'mysql_transport': 'container', 'mysql_service': 'server'})
+    assert (external.host, external.port) == ('10.1.2.3', 3306)
+    direct = MySQLClient.for_installation(None, _FakeInstallation('10.1.2.3'), _FakeDocker(), {})
+    assert (direct.transport, direct.host) == ('direct', '10.1.2.3')
