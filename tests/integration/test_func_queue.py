@@ -5,10 +5,11 @@ Names: stack dfft-ops, port 18083, /tmp/dfft/ops; redis ports 16379 (password) a
 The workers are scaled to 0 so that queued items stay put while the tests look at them.
 """
 import json
+import os
 
 import pytest
 
-from tests.lib.ansible_runner import run_module
+from tests.lib.ansible_runner import REPO, run_module, run_playbook
 from tests.lib.extredis import ExtRedis
 from tests.lib.funcenv import FuncEnv, docker, wait_for
 
@@ -118,6 +119,19 @@ def test_clear_all(env):
     assert res['changed'] is True and res['dropped'] == 8, res
     work, delay = llens(env)
     assert set(work.values()) == {0} and set(delay.values()) == {0}
+
+
+def test_queue_playbook_reports_asserts_and_clears(env):
+    fill(env, {2: 4}, {})
+    queue_yml = os.path.join(REPO, 'playbooks', 'queue.yml')
+    common = {'func_install_dir': INSTALL_DIR, 'func_stack_name': STACK}
+    ok = run_playbook(queue_yml, dict(common, func_queue_max_length=4))
+    assert ok.rc == 0 and ok.changed() == 0, ok.stdout[-3000:]
+    over = run_playbook(queue_yml, dict(common, func_queue_max_length=3))
+    assert over.rc != 0 and 'workerQueue@2' in over.stdout, over.stdout[-3000:]
+    cleared = run_playbook(queue_yml, dict(common, func_queue_state='cleared', func_queue_queues=['2']))
+    assert cleared.rc == 0 and cleared.changed() == 1, cleared.stdout[-3000:]
+    assert llens(env)[0]['2'] == 0
 
 
 @pytest.mark.parametrize('queues, message', [
