@@ -138,10 +138,25 @@ def test_two_concurrent_upgrade_runs_never_interleave():
     wait_for(lambda: os.path.exists(os.path.join(LOCK, 'owner')) or first.poll() is not None, 300, interval=0.2,
              what='the first run to take the lock')
     second = run('upgrade.yml', '5.1.7')
-    out_first, _ = first.communicate(timeout=900)
+    out_first, _x = first.communicate(timeout=900)
     assert first.returncode == 0, out_first[-4000:]
     assert second.rc != 0
     assert 'Another run is working on %s' % DIR in second.stdout, second.stdout[-3000:]
     assert version() == '5.1.7' and not os.path.exists(LOCK)
     third = run('upgrade.yml', '5.1.7')
     assert third.rc == 0 and third.changed() == 0, third.stdout[-3000:]
+
+
+def test_restart_playbook_rolling_restarts_only_the_named_service():
+    def ids(service):
+        return docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_%s' % (STACK, service),
+                      '--filter', 'status=running').stdout.split()
+    before = {svc: ids(svc) for svc in ('server', 'worker', 'beat', 'mysql')}
+    res = run_playbook(playbook('restart.yml'), {
+        'func_install_dir': DIR, 'func_stack_name': STACK, 'func_port': PORT, 'func_restart_mode': 'rolling',
+        'func_restart_services': ['worker']})
+    assert res.rc == 0, res.stdout[-3000:]
+    after = {svc: ids(svc) for svc in ('server', 'worker', 'beat', 'mysql')}
+    assert after['worker'] and set(after['worker']).isdisjoint(before['worker'])
+    assert after['server'] == before['server'] and after['beat'] == before['beat'] and after['mysql'] == before['mysql']
+    assert version() == '5.1.7'
