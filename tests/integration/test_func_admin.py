@@ -4,12 +4,14 @@ and a private redis-server (external Redis, direct transport).
 Names: stack dfft-adm, port 18095, /tmp/dfft/adm; redis port 16381.
 """
 import json
+import os
 
 import pytest
 
-from tests.lib.ansible_runner import run_module
+from tests.lib.ansible_runner import REPO, run_module, run_playbook
 from tests.lib.extredis import ExtRedis
 from tests.lib.funcenv import FuncEnv
+from tests.lib.procwatch import ProcWatch
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +49,9 @@ def test_reset_admin(env):
     assert admin_row(env) == before
     assert env.sign_in('admin', 'Old-pass#1')[0] == 200
 
-    res = run_module('func_admin', base(action='reset_admin', admin_password=new), diff=True)
+    with ProcWatch([new, env.secret, env.mysql_password], interesting=('mysql',)) as watch:
+        res = run_module('func_admin', base(action='reset_admin', admin_password=new), diff=True)
+    assert watch.samples > 3 and watch.hits == []
     assert not res.get('failed'), res
     assert res['changed'] is True and res['admin_username'] == 'admin' and res['previous_admin_username'] == 'admin'
     assert env.sign_in('admin', new)[0] == 200
@@ -130,3 +134,19 @@ def test_clear_redis_external_with_password():
         assert res['changed'] is False and res['keys_removed'] == 0, res
     finally:
         server.cleanup()
+
+
+def test_admin_playbook_verbose_output_has_no_secret(env, tmp_path):
+    """admin.yml with -vvv: the password (given in a vars file, as the playbook asks) never shows."""
+    password = 'Vvv-secret-pw#9'
+    vars_file = tmp_path / 'vault.yml'
+    vars_file.write_text(json.dumps({'func_install_dir': INSTALL_DIR, 'func_stack_name': STACK,
+                                     'func_admin_action': 'reset_admin', 'func_admin_username': 'admin',
+                                     'func_admin_password': password}))
+    os.chmod(vars_file, 0o600)
+    res = run_playbook(os.path.join(REPO, 'playbooks', 'admin.yml'), json_output=False, verbosity=3,
+                       extra_args=['-e', '@%s' % vars_file, '-e', 'ansible_become=false'])
+    out = res.stdout + res.stderr
+    assert res.rc == 0, out[-4000:]
+    assert 'func_admin' in out and password not in out and env.secret not in out and env.mysql_password not in out
+    assert env.sign_in('admin', password)[0] == 200

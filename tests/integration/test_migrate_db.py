@@ -19,6 +19,7 @@ from tests.lib.ansible_runner import REPO, run_playbook
 from tests.lib.extdb import ExtDB
 from tests.lib.extredis import ExtRedis
 from tests.lib.funcenv import FuncEnv, docker, wait_for
+from tests.lib.procwatch import ProcWatch
 
 pytestmark = pytest.mark.integration
 
@@ -184,9 +185,14 @@ def test_migrate(env, servers):
     seq = env.mysql_rows("SELECT value FROM wat_main_system_setting WHERE id = 'UPGRADE_DB_SEQ'")
     old_secret = env.config('SECRET')
 
-    result = run_playbook(PLAYBOOK, role_vars())
+    # every process on the host (containers included) is sampled for secrets while the migration runs
+    with ProcWatch([FUNC_PW, REDIS_PW, old_secret, env.mysql_password],
+                   interesting=('mysqldump', 'mariadb-dump', 'redis-cli', 'mysql ')) as watch:
+        result = run_playbook(PLAYBOOK, role_vars())
     assert result.rc == 0, result.stdout[-6000:]
     assert FUNC_PW not in result.stdout and REDIS_PW not in result.stdout
+    assert watch.samples > 20 and watch.seen, 'the sampler saw no database client while migrating'
+    assert watch.hits == []
 
     # stack: no built-in services any more; everything else as before
     services = env.services()
