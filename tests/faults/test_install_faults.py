@@ -160,3 +160,21 @@ def test_restart_playbook_rolling_restarts_only_the_named_service():
     assert after['worker'] and set(after['worker']).isdisjoint(before['worker'])
     assert after['server'] == before['server'] and after['beat'] == before['beat'] and after['mysql'] == before['mysql']
     assert version() == '5.1.7'
+
+
+def test_extra_hosts_reach_worker_etc_hosts_and_roll_only_workers():
+    def ids(service):
+        return docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_%s' % (STACK, service),
+                      '--filter', 'status=running').stdout.split()
+    before = {svc: ids(svc) for svc in ('server', 'worker', 'beat', 'mysql', 'redis')}
+    hosts = {'somehost': '1.2.3.4', 'otherhost': '5.6.7.8'}
+    res = run('install.yml', '5.1.7', func_extra_hosts=hosts)
+    assert res.rc == 0 and res.changed() > 0, res.stdout[-4000:]
+    after = {svc: ids(svc) for svc in ('server', 'worker', 'beat', 'mysql', 'redis')}
+    assert after['worker'] and set(after['worker']).isdisjoint(before['worker'])
+    for svc in ('server', 'beat', 'mysql', 'redis'):
+        assert after[svc] == before[svc], svc
+    etc_hosts = docker('exec', after['worker'][0], 'cat', '/etc/hosts').stdout
+    assert '1.2.3.4' in etc_hosts and 'somehost' in etc_hosts and '5.6.7.8' in etc_hosts and 'otherhost' in etc_hosts
+    again = run('install.yml', '5.1.7', func_extra_hosts=hosts)
+    assert again.rc == 0 and again.changed() == 0, again.stdout[-3000:]
