@@ -243,14 +243,16 @@ class DockerCLI(object):
                                 containers=containers, networks=networks)
             time.sleep(poll)
 
-    def wait_services_gone(self, full_names, timeout=300, poll=0.5):
+    def wait_services_gone(self, full_names, timeout=300, poll=0.5, running_only=False):
+        """Wait until the services have no container (or, with running_only, no running one); seconds waited."""
         start = time.time()
         while True:
-            left = [c for name in full_names for c in self.service_containers(name, running=False)]
+            left = [c for name in full_names for c in self.service_containers(name, running=running_only)]
             if not left:
                 return time.time() - start
             if time.time() - start >= timeout:
-                raise FuncError('Containers of %s are still there after %s s' % (', '.join(full_names), timeout),
+                raise FuncError('Containers of %s are still %s after %s s'
+                                % (', '.join(full_names), 'running' if running_only else 'there', timeout),
                                 containers=left)
             time.sleep(poll)
 

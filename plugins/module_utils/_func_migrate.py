@@ -11,7 +11,6 @@ work/delayed-queue carry-over and data verification.
 from __future__ import annotations
 
 import re
-import time
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, quote, quote_ident
@@ -464,15 +463,3 @@ def write_queues(client, queues, chunk=500):
         if isinstance(reply, RedisReplyError):
             raise client.error(cmd, reply)
     return {key: len(items) for key, (_kind, items) in queues.items()}
-
-
-def wait_no_running(docker, full_names, timeout=120, poll=0.5):
-    start = time.time()
-    while True:
-        left = [c for name in full_names for c in docker.service_containers(name, running=True)]
-        if not left:
-            return time.time() - start
-        if time.time() - start >= timeout:
-            raise FuncError('Containers of %s are still running %s s after scaling to 0' % (', '.join(full_names),
-                                                                                          timeout), containers=left)
-        time.sleep(poll)

@@ -31,6 +31,7 @@ description:
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.migrate_target
   - dataflux.func.attributes
   - dataflux.func.install
 options:
@@ -52,61 +53,6 @@ options:
     description: Seconds to wait for the containers to stop with O(action=stop_services).
     type: int
     default: 120
-  mysql_host:
-    description: Host of the external MySQL (as the containers reach it).
-    type: str
-    required: true
-  mysql_port:
-    description: Port of the external MySQL.
-    type: int
-    default: 3306
-  mysql_user:
-    description: MySQL user.
-    type: str
-    required: true
-  mysql_password:
-    description: MySQL password.
-    type: str
-    default: ''
-  mysql_database:
-    description: Target database.
-    type: str
-    default: dataflux_func
-  mysql_connect_host:
-    description: Address this host uses to reach the MySQL, when it differs from O(mysql_host).
-    type: str
-  redis_host:
-    description: Host of the external Redis (as the containers reach it).
-    type: str
-    required: true
-  redis_port:
-    description: Port of the external Redis.
-    type: int
-    default: 6379
-  redis_database:
-    description: Redis database number.
-    type: int
-    default: 5
-  redis_user:
-    description: Redis ACL user.
-    type: str
-    default: ''
-  redis_password:
-    description: Redis password.
-    type: str
-    default: ''
-  redis_use_tls:
-    description: Connect to Redis with TLS.
-    type: bool
-    default: false
-  redis_connect_host:
-    description: Address this host uses to reach the Redis, when it differs from O(redis_host).
-    type: str
-  builtin_services:
-    description: Names of the built-in MySQL and Redis services.
-    type: list
-    elements: str
-    default: [mysql, redis]
 attributes:
   check_mode:
     support: full
@@ -167,7 +113,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_docker import 
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
     queue_keys, read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
-    wait_no_running, write_queues)
+    write_queues)
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient
 
@@ -192,7 +138,8 @@ def stop_services(module, inst, docker):
         return result
     if running:
         docker.run('service', 'scale', '--detach', *['%s=0' % name for name in sorted(running)])
-    result['waited'] = round(wait_no_running(docker, [r['name'] for r in func], module.params['timeout']), 1)
+    result['waited'] = round(docker.wait_services_gone([r['name'] for r in func], module.params['timeout'],
+                                                       running_only=True), 1)
     return result
 
 

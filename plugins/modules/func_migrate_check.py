@@ -30,64 +30,10 @@ description:
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
+  - dataflux.func.migrate_target
   - dataflux.func.attributes
   - dataflux.func.install
 options:
-  mysql_host:
-    description: Host of the external MySQL as the DataFlux Func containers reach it (written to C(MYSQL_HOST)).
-    type: str
-    required: true
-  mysql_port:
-    description: Port of the external MySQL.
-    type: int
-    default: 3306
-  mysql_user:
-    description: MySQL user DataFlux Func uses.
-    type: str
-    required: true
-  mysql_password:
-    description: Password of O(mysql_user).
-    type: str
-    default: ''
-  mysql_database:
-    description: Database on the external MySQL. Must be the name the installation uses now.
-    type: str
-    default: dataflux_func
-  mysql_connect_host:
-    description: Address this host uses to reach the external MySQL, when it differs from O(mysql_host).
-    type: str
-  redis_host:
-    description: Host of the external Redis as the containers reach it (written to C(REDIS_HOST)).
-    type: str
-    required: true
-  redis_port:
-    description: Port of the external Redis.
-    type: int
-    default: 6379
-  redis_database:
-    description: Redis database number.
-    type: int
-    default: 5
-  redis_user:
-    description: Redis ACL user (Redis 6+), empty for the default user.
-    type: str
-    default: ''
-  redis_password:
-    description: Redis password.
-    type: str
-    default: ''
-  redis_use_tls:
-    description: Connect to Redis with TLS (certificate not verified, like DataFlux Func).
-    type: bool
-    default: false
-  redis_connect_host:
-    description: Address this host uses to reach the external Redis, when it differs from O(redis_host).
-    type: str
-  builtin_services:
-    description: Names of the built-in MySQL and Redis services in the stack file.
-    type: list
-    elements: str
-    default: [mysql, redis]
   create_database:
     description:
       - Create the database (C(utf8mb4), C(utf8mb4_unicode_ci)) when it does not exist, after every other check
@@ -230,8 +176,8 @@ def run(module):
         if config.get('MYSQL_HOST') not in in_stack or config.get('REDIS_HOST') not in in_stack:
             problems.append('The installation does not use the built-in services (MYSQL_HOST=%s, REDIS_HOST=%s, '
                             'built-in services in the stack file: %s); this migration moves an installation off '
-                            'its built-in MySQL and Redis.' % (config.get('MYSQL_HOST'), config.get('REDIS_HOST'),
-                                                              in_stack or 'none'))
+                            'its built-in MySQL and Redis.'
+                            % (config.get('MYSQL_HOST'), config.get('REDIS_HOST'), in_stack or 'none'))
         if config.get('MYSQL_DATABASE') != p['mysql_database']:
             problems.append('func_migrate_mysql_database is %s but the installation uses database %s; the dump names '
                             'its database, so the target database must have the same name. Use %s.'
