@@ -77,7 +77,7 @@ class Target(object):
 
 def seed(target, big_rows=0):
     rnd = random.Random(7)
-    blobs = [bytes(rnd.getrandbits(8) for _ in range(n)) + b"\x00'\"\\),(" for n in (0, 1, 300, 70000)]
+    blobs = [bytes(rnd.getrandbits(8) for _x in range(n)) + b"\x00'\"\\),(" for n in (0, 1, 300, 70000)]
     text = "多字节 😀🎉 it's \"quoted\" \\ back),(slash;\nline2\ttab\x1a"
     sql = ['SET NAMES utf8mb4;',
            'DROP TABLE IF EXISTS wat_main_system_setting, biz_main_script, biz_main_file_blob, '
@@ -477,7 +477,7 @@ def test_backup_playbook_fetches_and_verifies(extdb, tmp_path):
     with open(copy + '.sha256') as handle:
         assert handle.read().split()[0] == digest
     # restore.yml refuses without confirmation
-    res = run_playbook('playbooks/restore.yml', extra_vars={'func_install_dir': t.install_dir,
-                                                          'func_restore_src': dumps[0]},
+    res = run_playbook('playbooks/restore.yml',
+                       extra_vars={'func_install_dir': t.install_dir, 'func_restore_src': dumps[0]},
                        extra_args=['-e', 'ansible_become=false'])
     assert res.rc != 0 and 'func_restore_confirm' in res.stdout

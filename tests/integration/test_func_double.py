@@ -39,7 +39,7 @@ def test_setup_mode_then_installed(env):
     wait_for(lambda: env.http('GET', '/')[0] == 200, 60, what='setup page')
     code, body, headers = env.http('GET', '/api/v1/do/ping')
     assert code == 302 and headers['Location'] == '/'
-    code, body, _ = env.http('POST', '/setup', {'userConfig': {'MYSQL_HOST': 'no-such-host.invalid'}})
+    code, body, _x = env.http('POST', '/setup', {'userConfig': {'MYSQL_HOST': 'no-such-host.invalid'}})
     assert code == 400 and 'mysql' in body['setupErrors']
     assert env.ping() == 302
 
@@ -67,7 +67,7 @@ def test_api_image_info_and_sign_in(env):
     ping = env.http('GET', '/api/v1/do/ping')[1]
     assert (ping['ok'], ping['error'], ping['message'], ping['data']) == (True, 200, '', 'pong')
     assert env.http('GET', '/api/v1/system-info')[0] == 200
-    code, body, _ = env.sign_in()
+    code, body, _x = env.sign_in()
     assert code == 200 and body['data']['xAuthToken']
     assert env.sign_in(password='wrong')[0] == 401
     assert env.sign_in(username='nobody')[0] == 401
@@ -106,7 +106,7 @@ def test_beat_lock_held_by_one_beat(env):
             infos = [json.loads(v) for v in hgetall(env, HB % 'serviceInfo').values()]
             return sum(1 for i in infos if i['name'] == 'beat' and time.time() - i['ts'] < 10) >= 2
         wait_for(two_beats, 40, what='two beats running')
-        for _ in range(6):
+        for _x in range(6):
             assert env.redis('GET', 'DataFluxFunc-worker#lock@beatMaster') == holder
             time.sleep(1)
     finally:

@@ -189,7 +189,7 @@ class FuncEnv:
         last = []
 
         def post():
-            code, data, _ = self.http('POST', '/setup', body)
+            code, data, _x = self.http('POST', '/setup', body)
             last[:] = [code, data]
             return code == 200
         wait_for(post, timeout, interval=2, what='POST /setup of %s (%r)' % (self.stack, last))

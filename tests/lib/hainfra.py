@@ -31,8 +31,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
 
-from tests.lib.extdb import ExtDB  # noqa: E402
-from tests.lib.extredis import ExtRedis  # noqa: E402
+from tests.lib.extdb import ExtDB
+from tests.lib.extredis import ExtRedis
 
 SSHD = shutil.which('sshd') or '/usr/sbin/sshd'
 NGINX = shutil.which('nginx') or '/usr/sbin/nginx'
@@ -106,7 +106,7 @@ def _nginx_paths(base):
 
 
 def _write_upstream(base, nodes, down):
-    _, _, upstream, _ = _nginx_paths(base)
+    _x1, _x2, upstream, _x3 = _nginx_paths(base)
     lines = []
     for name in sorted(nodes):
         flag = ' down' if name in down else ''
@@ -116,7 +116,7 @@ def _write_upstream(base, nodes, down):
 
 
 def _nginx_conf(base, lb_port):
-    ngx, _, upstream, pidfile = _nginx_paths(base)
+    ngx, _x, upstream, pidfile = _nginx_paths(base)
     temp = os.path.join(ngx, 'temp')
     return '\n'.join([
         'worker_processes 1;',
@@ -151,7 +151,7 @@ def _nginx_conf(base, lb_port):
 
 
 def _nginx(base, *args):
-    ngx, conf, _, _ = _nginx_paths(base)
+    ngx, conf, _x1, _x2 = _nginx_paths(base)
     proc = subprocess.run([NGINX, '-p', ngx + '/', '-c', conf] + list(args), check=False, capture_output=True,
                           text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
@@ -227,7 +227,7 @@ def cmd_start(args):
     state['sshd_pid'] = _start_sshd(base, args.bind, args.ssh_port)
     _save_state(base, state)
 
-    ngx, conf, _, pidfile = _nginx_paths(base)
+    ngx, conf, _x, pidfile = _nginx_paths(base)
     os.makedirs(os.path.join(ngx, 'temp'), exist_ok=True)
     _write_upstream(base, nodes, set())
     _write(conf, _nginx_conf(base, args.lb_port))

@@ -25,12 +25,12 @@ def test_retention_count_age_size():
     now = 1_000_000
     entries = _entries(10, now=now)
     delete, protected = fb.plan_retention(entries, 4, 0, 0, now, lambda e: True)
-    assert [e['name'] for e, _ in delete] == ['b004', 'b005', 'b006', 'b007', 'b008', 'b009']
+    assert [e['name'] for e, _x in delete] == ['b004', 'b005', 'b006', 'b007', 'b008', 'b009']
     assert protected == 'b000'
-    delete, _ = fb.plan_retention(entries, 0, 1, 0, now + 86400 - 3 * 3600 + 1, lambda e: True)
-    assert [e['name'] for e, _ in delete][0] == 'b003'
-    delete, _ = fb.plan_retention(entries, 0, 0, 35, now, lambda e: True)
-    assert [e['name'] for e, _ in delete] == ['b003', 'b004', 'b005', 'b006', 'b007', 'b008', 'b009']
+    delete, _x = fb.plan_retention(entries, 0, 1, 0, now + 86400 - 3 * 3600 + 1, lambda e: True)
+    assert [e['name'] for e, _x in delete][0] == 'b003'
+    delete, _x = fb.plan_retention(entries, 0, 0, 35, now, lambda e: True)
+    assert [e['name'] for e, _x in delete] == ['b003', 'b004', 'b005', 'b006', 'b007', 'b008', 'b009']
 
 
 def test_retention_never_deletes_newest_valid():
@@ -39,7 +39,7 @@ def test_retention_never_deletes_newest_valid():
     valid = {'b002'}
     delete, protected = fb.plan_retention(entries, 1, 7, 0, now, lambda e: e['name'] in valid)
     assert protected == 'b002'
-    assert sorted(e['name'] for e, _ in delete) == ['b000', 'b001', 'b003', 'b004']
+    assert sorted(e['name'] for e, _x in delete) == ['b000', 'b001', 'b003', 'b004']
 
 
 def test_scan_dir_kinds(tmp_path):

@@ -110,8 +110,8 @@ def test_validate_settings_warnings():
 
 
 def test_restart_services_for_layouts():
-    legacy = {'services': {k: {} for k in ('mysql', 'redis', 'server', 'worker-0', 'worker-1-6', 'worker-7',
-                                            'worker-8-9', 'beat')}}
+    names = ('mysql', 'redis', 'server', 'worker-0', 'worker-1-6', 'worker-7', 'worker-8-9', 'beat')
+    legacy = {'services': {k: {} for k in names}}
     assert func_config.restart_services_for(['_WORKER_CONCURRENCY'], legacy) == [
         'worker-0', 'worker-1-6', 'worker-7', 'worker-8-9']
     assert func_config.restart_services_for(['LOG_LEVEL'], legacy) == [

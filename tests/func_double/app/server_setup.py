@@ -203,7 +203,7 @@ def run_setup_server(cfg, log):
 def auto_setup(cfg, log):
     path = C.user_config_path()
     file_config = C.load_user_config(path)
-    secret = ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits) for _ in range(16))
+    secret = ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits) for _x in range(16))
     cfg = dict(cfg)
     cfg['SECRET'] = secret
     errors = [e for e in (check_mysql(cfg), check_redis(cfg)) if e]

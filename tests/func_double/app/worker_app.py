@@ -39,8 +39,8 @@ def dump_db(cfg, fobj):
     schema_only = set(cfg.get('_DBDATA_TABLE_LIMIT_MAP') or {}) | set(cfg.get('_DBDATA_TABLE_EXPIRE_MAP') or {})
     conn = C.mysql_connect(cfg)
     now = datetime.datetime.now(zoneinfo.ZoneInfo(cfg['TIMEZONE']))
-    fobj.write('-- DataFlux Func DB Backup\n-- Date: %s\n-- Version: %s\n\n' % (now.strftime('%Y-%m-%d %H:%M:%S'),
-                                                                              C.VERSION))
+    fobj.write('-- DataFlux Func DB Backup\n-- Date: %s\n-- Version: %s\n\n'
+               % (now.strftime('%Y-%m-%d %H:%M:%S'), C.VERSION))
     fobj.write('SET NAMES utf8mb4;\nSET FOREIGN_KEY_CHECKS = 0;\n\n')
     with conn.cursor() as cur:
         cur.execute('SHOW TABLES')
@@ -54,8 +54,8 @@ def dump_db(cfg, fobj):
             cur.execute('SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s '
                         'AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION', (cfg['MYSQL_DATABASE'], table))
             cols = cur.fetchall()
-            names = [c for c, _ in cols]
-            hexed = [t.lower() in HEX_TYPES for _, t in cols]
+            names = [c for c, _x in cols]
+            hexed = [t.lower() in HEX_TYPES for _x, t in cols]
             select = ', '.join('HEX(`%s`)' % c if h else '`%s`' % c for c, h in zip(names, hexed))
             last_seq, started = -1, False
             while True:
@@ -239,7 +239,7 @@ def main(argv):
     worker_id = 'WORKER-%s-%s' % (socket.gethostname(), os.getpid())
     r = C.redis_connect(cfg)
     stop = threading.Event()
-    for _ in range(concurrency):
+    for _x in range(concurrency):
         threading.Thread(target=consumer, args=(cfg, log, queues, worker_id, stop), daemon=True).start()
     log.warning('Worker is listening on queues %s', ', '.join('#%s' % q for q in queues))
     last_hb = 0
