@@ -9,6 +9,7 @@ of the Docker SDK. Every command is an argv list (never a shell string), and sec
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -268,10 +269,12 @@ class DockerCLI(object):
         return '', 'no task'
 
     def services_convergence(self, full_names):
-        """{full name: {desired, running, updated, state, message}}; converged when running == desired.
+        """{full name: {desired, running, containers, state, message}}; converged when running == desired.
 
         running counts only tasks that run the current spec (task ContainerSpec and ForceUpdate equal to the
-        service's), so a task of the previous version does not count while an update is under way.
+        service's), so a task of the previous version does not count while an update is under way. A service is
+        converged only once the containers of its replaced tasks have exited too (containers <= desired on this
+        node), so that when a deploy or restart returns, no process with the old spec or configuration runs.
         """
         services = {s['Spec']['Name']: s for s in self.service_inspect(*full_names)}
         task_ids = []
@@ -283,6 +286,9 @@ class DockerCLI(object):
         if task_ids:
             rc, out, _err = self.run('inspect', '--type', 'task', *task_ids, check=False)
             tasks = json.loads(out or '[]') if rc == 0 else []
+        _rc, out, _err = self.run('ps', '--filter', 'status=running', '--format',
+                                  '{{.Label "%s"}}' % SERVICE_LABEL, check=False)
+        containers = collections.Counter(line.strip() for line in out.splitlines() if line.strip())
         by_service = {}
         for task in tasks:
             by_service.setdefault(task.get('ServiceID'), []).append(task)
@@ -305,8 +311,10 @@ class DockerCLI(object):
             else:
                 desired = int((mode.get('Replicated') or {}).get('Replicas') or 0)
                 converged = running >= desired and len(mine) == desired
+            converged = converged and containers.get(name, 0) <= desired
             update = svc.get('UpdateStatus') or {}
-            status[name] = {'desired': desired, 'running': running, 'converged': converged,
+            status[name] = {'desired': desired, 'running': running, 'containers': containers.get(name, 0),
+                            'converged': converged,
                             'state': update.get('State'), 'message': update.get('Message')}
         return status
 

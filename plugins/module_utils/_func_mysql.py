@@ -401,8 +401,11 @@ class _Pipeline(object):
                 failures.append((name, argv, rc, self.stderr(proc)))
         if failures:
             name, argv, rc, err = failures[0]
-            raise FuncError('%s failed: %s exited with %s: %s' % (what, name, rc, err.strip()[-2000:] or
-                                                                  'no error output'),
+            hint = ''
+            if re.search(r'errno:? 28\b|No space left on device', err, re.IGNORECASE):
+                hint = ' (errno 28: no space left on the device that holds the output file)'
+            raise FuncError('%s failed: %s exited with %s: %s%s'
+                            % (what, name, rc, err.strip()[-2000:] or 'no error output', hint),
                             rc=rc, stderr=err[-4000:], cmd=[redact_text(a, self.secrets) for a in argv],
                             failed_commands=[{'name': f[0], 'rc': f[2], 'stderr': f[3][-2000:]}
                                              for f in failures])

@@ -1,12 +1,14 @@
 """Run dataflux.func modules and playbooks for real from pytest and return their JSON results.
 
-Modules run through `ansible localhost -m dataflux.func.<name>` with the json stdout callback, so the
-result is exactly what a playbook would see (changed, diff, failed, msg, ...).
+Modules run as the single task of a generated playbook with the json stdout callback, so the result is exactly
+what a playbook would see (changed, diff, failed, msg, ...). Module arguments and extra variables travel in 0600
+files, never on a command line: the secrets audit samples every process's argv while tests run.
 """
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 CACHE = os.environ.get('DFF_CACHE', os.path.join(REPO, '.cache'))
@@ -37,17 +39,33 @@ def _json_callback_env(extra=None):
     return env
 
 
+def _private_file(suffix, content):
+    """A 0600 temporary file holding content (arguments and variables may hold secrets: never put them on argv)."""
+    fd, path = tempfile.mkstemp(prefix='dfft-ansible-', suffix=suffix)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(content)
+    return path
+
+
 def run_module(name, args=None, check=False, diff=False, env=None, timeout=900):
-    """Run dataflux.func.<name> on localhost; return the module result dict (with 'failed' when it failed)."""
+    """Run dataflux.func.<name> on localhost; return the module result dict (with 'failed' when it failed).
+
+    The module runs as the only task of a generated playbook, so its arguments (passwords included) travel in a
+    0600 file, never on a command line that `ps` would show.
+    """
     fqcn = name if '.' in name else 'dataflux.func.%s' % name
-    argv = [os.path.join(os.path.dirname(PYTHON), 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
-            '-m', fqcn, '-a', json.dumps(args or {})]
+    play = [{'hosts': 'localhost', 'gather_facts': False, 'tasks': [{'name': fqcn, fqcn: args or {}}]}]
+    path = _private_file('.yml', json.dumps(play))
+    argv = [os.path.join(os.path.dirname(PYTHON), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', path]
     if check:
         argv.append('--check')
     if diff:
         argv.append('--diff')
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=_json_callback_env(env),
-                          timeout=timeout, cwd=REPO)
+    try:
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=_json_callback_env(env),
+                              timeout=timeout, cwd=REPO)
+    finally:
+        os.unlink(path)
     try:
         data = json.loads(proc.stdout)
         result = data['plays'][0]['tasks'][0]['hosts']['localhost']
@@ -94,8 +112,9 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=L
     argv = [os.path.join(os.path.dirname(PYTHON), 'ansible-playbook'), '-i', inventory, playbook]
     if inventory in ('localhost,', LOCAL_INVENTORY):
         argv += ['-c', 'local']
-    if extra_vars:
-        argv += ['-e', json.dumps(extra_vars)]
+    vars_file = _private_file('.json', json.dumps(extra_vars)) if extra_vars else None
+    if vars_file:
+        argv += ['-e', '@' + vars_file]
     if check:
         argv.append('--check')
     if diff:
@@ -106,7 +125,12 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, inventory=L
         argv.append('-' + 'v' * verbosity)
     argv += list(extra_args)
     penv = _json_callback_env(env) if json_output else ansible_env(env)
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=penv, timeout=timeout, cwd=REPO)
+    try:
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=penv, timeout=timeout,
+                              cwd=REPO)
+    finally:
+        if vars_file:
+            os.unlink(vars_file)
     data = None
     if json_output:
         try:
