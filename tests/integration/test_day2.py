@@ -6,6 +6,7 @@ uninstalls it.
 import hashlib
 import json
 import os
+import shutil
 
 import pytest
 
@@ -26,6 +27,7 @@ PLAYBOOKS = os.path.join(REPO, 'playbooks')
 def env():
     e = FuncEnv(stack=STACK, port=PORT, install_dir=DIR, version='5.1.7')
     e.down()
+    shutil.rmtree(EXPORT_DIR, ignore_errors=True)       # exports of an earlier run must not be mistaken for ours
     e.up()
     with open(MARKER, 'w') as handle:
         handle.write('INSTALLED_DIR=%s\n' % DIR)
