@@ -175,7 +175,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import MASK, FuncError, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import CONFIG_DEFAULTS, Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, mysql_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
@@ -337,18 +337,15 @@ ACTIONS = {'reset_admin': reset_admin, 'reset_db_upgrade_seq': reset_db_upgrade_
 
 
 def main():
-    argument_spec = dict(
-        install_dir=dict(type='path'),
-        stack_name=dict(type='str', default='dataflux-func'),
-        docker_cli=dict(type='path', default='docker'),
-        docker_host=dict(type='str'),
+    argument_spec = install_argument_spec()
+    argument_spec.update(dict(
         action=dict(type='str', required=True, choices=list(ACTIONS)),
         admin_username=dict(type='str'),
         admin_password=dict(type='str', no_log=True),
         upgrade_db_seq=dict(type='int'),
         confirm=dict(type='bool', default=False),
         secret=dict(type='str', no_log=True),
-    )
+    ))
     argument_spec.update(mysql_argument_spec())
     argument_spec.update(redis_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

@@ -302,7 +302,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, atomic_write, fail_from, fsync_dir, sha256_file)
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, parse_size
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
     DumpScanner, MySQLClient, decompressor_argv, detect_format, mysql_argument_spec, quote_ident,
@@ -770,12 +770,9 @@ class Backup(object):
 
 
 def main():
-    argument_spec = dict(
+    argument_spec = install_argument_spec()
+    argument_spec.update(dict(
         state=dict(type='str', default='dump', choices=['dump', 'restore', 'inventory', 'prune']),
-        install_dir=dict(type='path'),
-        stack_name=dict(type='str', default='dataflux-func'),
-        docker_cli=dict(type='path', default='docker'),
-        docker_host=dict(type='str'),
         backup_dir=dict(type='path', aliases=['dest_dir']),
         compress=dict(type='str', default='none', choices=['none', 'gzip', 'zstd']),
         compress_level=dict(type='int'),
@@ -791,7 +788,7 @@ def main():
         prune_inapp=dict(type='bool', default=True),
         verify_checksums=dict(type='bool', default=True),
         timeout=dict(type='int', default=0),
-    )
+    ))
     argument_spec.update(mysql_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'restore', ('src',))])

@@ -121,7 +121,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, fail_from, mask_mapping)
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, mysql_argument_spec
 
@@ -238,15 +238,12 @@ SECTIONS = ['paths', 'services', 'version', 'config', 'database', 'queues', 'bac
 
 
 def main():
-    argument_spec = dict(
-        install_dir=dict(type='path'),
-        stack_name=dict(type='str', default='dataflux-func'),
-        docker_cli=dict(type='path', default='docker'),
-        docker_host=dict(type='str'),
+    argument_spec = install_argument_spec()
+    argument_spec.update(dict(
         gather=dict(type='list', elements='str', choices=SECTIONS, default=SECTIONS),
         log_lines=dict(type='int', default=20),
         backups_limit=dict(type='int', default=5),
-    )
+    ))
     argument_spec.update(mysql_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

@@ -177,7 +177,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
     RedisClient, RedisReplyError, redis_argument_spec)
@@ -357,17 +357,14 @@ def run(module, secrets):
 
 
 def main():
-    argument_spec = dict(
-        install_dir=dict(type='path'),
-        stack_name=dict(type='str', default='dataflux-func'),
-        docker_cli=dict(type='path', default='docker'),
-        docker_host=dict(type='str'),
+    argument_spec = install_argument_spec()
+    argument_spec.update(dict(
         state=dict(type='str', default='reported', choices=['reported', 'cleared']),
         queues=dict(type='list', elements='str'),
         include_delayed=dict(type='bool', default=False),
         max_length=dict(type='int'),
         app_name=dict(type='str'),
-    )
+    ))
     argument_spec.update(redis_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_if=[('state', 'cleared', ['queues'])])
