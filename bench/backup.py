@@ -62,6 +62,7 @@ def build(client, mb):
             client.execute('INSERT INTO %s (%s) SELECT %s FROM %s LIMIT %d;' % (table, cols, sel, table, step),
                            timeout=3600)
             n += step
+    client.execute('ANALYZE TABLE biz_main_task_record, biz_main_file_blob, wat_main_system_setting;')
     rows = client.query('SELECT SUM(data_length + index_length) AS b FROM information_schema.TABLES '
                         "WHERE table_schema = '%s'" % DB, database='')
     return text_rows, blob_rows, int(rows[0]['b'])

@@ -28,6 +28,8 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 
 BUILTIN_SERVICE_HOST = 'mysql'
 CHUNK = 1024 * 1024
+FOLLOW_CHUNK = 4 * 1024 * 1024
+SYNC_STEP = 64 * 1024 * 1024
 
 # Privileges the maintenance guide (section 7) lists for backups with mysqldump.
 BACKUP_PRIVILEGES = ('SELECT', 'RELOAD', 'LOCK TABLES', 'REPLICATION CLIENT', 'SHOW VIEW', 'PROCESS')
@@ -235,16 +237,34 @@ class DumpScanner(object):
 
     @property
     def is_mysqldump(self):
-        return self.head.startswith(b'-- MySQL dump') or self.head.startswith(b'-- MariaDB dump') \
-            or b'\n-- MySQL dump' in self.head[:200] or b'-- MariaDB dump' in self.head[:200]
+        return looks_like_mysqldump(self.head)
+
+
+_CREATE_LINE = re.compile(rb'CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`((?:[^`]|``)+)`', re.IGNORECASE)
+_SEPARATORS = re.compile(rb"'[^'\\]*(?:\\.[^'\\]*)*'|\)\s*,\s*\(")
+_USE_LINE = re.compile(rb'USE\s+`((?:[^`]|``)+)`')
+
+
+def _ident(raw):
+    return raw.replace(b'``', b'`').decode('utf-8', 'replace')
+
+
+def looks_like_mysqldump(head):
+    return head.startswith(b'-- MySQL dump') or head.startswith(b'-- MariaDB dump') \
+        or b'\n-- MySQL dump' in head[:200] or b'-- MariaDB dump' in head[:200]
 
 
 class InsertMerger(object):
-    """Joins consecutive single-line INSERTs into the same table into multi-row INSERTs (<= limit bytes).
+    """Stream filter for mysqldump output: counts rows per table and joins consecutive single-line INSERTs into
+    the same table into multi-row INSERTs (<= limit bytes; limit=0 passes statements through unchanged).
 
-    Only for mysqldump output, where every statement is one line (newlines inside strings are escaped), so a
-    line that starts with "INSERT INTO `" and ends with ");" is exactly one INSERT statement. Restoring a
-    --skip-extended-insert dump this way parses like an extended one.
+    Only for mysqldump output, where every statement is one line (newlines inside strings are escaped), so a line
+    that starts with "INSERT INTO `" and ends with ");" is exactly one INSERT statement. Its rows are counted by
+    line: a statement without the tuple separator "),(" holds one row (the guide's --skip-extended-insert format);
+    only lines that contain one are scanned string-aware (DumpScanner). The result has the attributes of a
+    DumpScanner (counts, tables, databases, head, tail, completed, is_mysqldump), so a restore does not need a
+    second, byte-by-byte pass over the dump. Restoring a --skip-extended-insert dump this way parses like an
+    extended one.
     """
 
     def __init__(self, limit=1024 * 1024):
@@ -253,6 +273,17 @@ class InsertMerger(object):
         self.prefix = None
         self.parts = []
         self.size = 0
+        self.counts = {}
+        self.tables = []
+        self.databases = []
+        self.head = b''
+        self.tail = b''
+        self.bytes = 0
+        self._names = {}
+        self._inside = None
+
+    completed = DumpScanner.completed
+    is_mysqldump = DumpScanner.is_mysqldump
 
     def _flush(self, out):
         if self.prefix is not None:
@@ -261,34 +292,85 @@ class InsertMerger(object):
         self.parts = []
         self.size = 0
 
+    def _count(self, name, fragment):
+        """Rows that start in fragment, a whole line of VALUES tuples: 1 + its tuple separators."""
+        rows = 1
+        if b'),(' in fragment:
+            rows += sum(1 for t in _SEPARATORS.finditer(fragment) if t.group(0)[:1] == b')')
+        self.counts[name] = self.counts.get(name, 0) + rows
+
     def feed(self, data):
+        if not data:
+            return b''
+        self.bytes += len(data)
+        if len(self.head) < 65536:
+            self.head += data[:65536 - len(self.head)]
+        self.tail = (self.tail + data)[-512:]
         lines = (self.carry + data).split(b'\n')
         self.carry = lines.pop()
         out = []
         for line in lines:
-            if line.startswith(b'INSERT INTO `') and line.endswith(b');'):
-                idx = line.find(b'` VALUES (')
-                if idx > 0:
-                    prefix = line[:idx + 9]
-                    body = line[idx + 9:-1]
+            self._line(line, out)
+        return b''.join(out)
+
+    def _line(self, line, out):
+        if self._inside is not None:
+            # a row line of a multi-line INSERT (MariaDB's mysqldump writes one tuple per line)
+            self._count(self._inside, line)
+            if line.endswith(b';'):
+                self._inside = None
+        elif line.startswith(b'INSERT INTO `'):
+            idx = line.find(b'` VALUES')
+            if idx > 0:
+                prefix = line[:idx + 9]
+                name = self._names.get(prefix)
+                if name is None:
+                    name = self._names[prefix] = _ident(line[13:idx])
+                body = line[idx + 9:]
+                if body[:1] == b'(' and body.endswith(b');') and b'),(' not in body:
+                    # one row, one line: the guide's --skip-extended-insert format
+                    self.counts[name] = self.counts.get(name, 0) + 1
+                    body = body[:-1]
                     if prefix == self.prefix and self.size + len(body) < self.limit:
                         self.parts.append(body)
                         self.size += len(body) + 1
-                        continue
+                        return
                     self._flush(out)
-                    self.prefix, self.parts, self.size = prefix, [body], len(prefix) + len(body)
-                    continue
-            self._flush(out)
-            out.append(line + b'\n')
-        return b''.join(out)
+                    if self.limit:
+                        self.prefix, self.parts, self.size = prefix, [body], len(prefix) + len(body)
+                        return
+                    out.append(line + b'\n')
+                    return
+                body = body.strip()
+                if body[:1] == b'(':
+                    self._count(name, body)
+                else:
+                    self.counts.setdefault(name, 0)
+                if not line.endswith(b';'):
+                    self._inside = name
+        elif line.startswith(b'CREATE'):
+            match = _CREATE_LINE.match(line)
+            if match:
+                name = _ident(match.group(1))
+                if name not in self.tables:
+                    self.tables.append(name)
+                self.counts.setdefault(name, 0)
+        elif line.startswith(b'USE `'):
+            match = _USE_LINE.match(line)
+            if match:
+                self.databases.append(_ident(match.group(1)))
+        self._flush(out)
+        out.append(line + b'\n')
 
     def finish(self):
+        """Remaining output (bytes). The counts are complete afterwards."""
         out = []
+        carry, self.carry = self.carry, b''
+        if carry:
+            self._line(carry, out)
         self._flush(out)
-        if self.carry:
-            out.append(self.carry)
-            self.carry = b''
-        return b''.join(out)
+        text = b''.join(out)
+        return text[:-1] if carry else text     # the input's last line had no newline
 
 
 # --- grants ---------------------------------------------------------------------------------------------
@@ -635,25 +717,39 @@ class MySQLClient(object):
         try:
             env = self.docker.env if self.transport == 'container' else None
             if not compress:
-                # Plain: mysqldump writes straight into the file (same data path as a dump by hand); the
-                # checksum and the trailer are read back afterwards from the page cache.
+                # Plain: mysqldump writes straight into the file (the same data path as a dump by hand). This
+                # process follows the growing file meanwhile: it hashes what was written (from the page cache)
+                # and flushes it to disk every SYNC_STEP bytes, so when mysqldump exits only the last piece is
+                # left to hash and to fsync.
                 dump = pipe.start('mysqldump', argv, stdin=subprocess.PIPE if prefix else subprocess.DEVNULL,
                                   stdout=fd, env=env)
                 if prefix:
                     dump.stdin.write(prefix)
                     dump.stdin.close()
-                self._wait_timeout(dump, timeout, start)
+                digest = hashlib.sha256()
+                synced = 0
+                with open(out_path, 'rb', buffering=0) as follow:
+                    running = True
+                    while True:
+                        data = follow.read(FOLLOW_CHUNK)
+                        if data:
+                            digest.update(data)
+                            raw += len(data)
+                            tail = (tail + data[-512:])[-512:]
+                            if raw - synced >= SYNC_STEP:
+                                os.fdatasync(fd)
+                                synced = raw
+                            continue
+                        if not running:
+                            break
+                        if dump.poll() is not None:
+                            running = False         # one more read for what was written before the exit
+                            continue
+                        if timeout and time.time() - start > timeout:
+                            raise FuncError('mysqldump did not finish within %s s' % timeout)
+                        time.sleep(0.02)
                 pipe.wait_all('mysqldump')
                 os.fsync(fd)
-                digest = hashlib.sha256()
-                with open(out_path, 'rb') as handle:
-                    while True:
-                        data = handle.read(CHUNK)
-                        if not data:
-                            break
-                        digest.update(data)
-                        raw += len(data)
-                        tail = (tail + data)[-512:]
             else:
                 dump = pipe.start('mysqldump', argv, stdin=subprocess.PIPE if prefix else subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, env=env)
@@ -693,16 +789,6 @@ class MySQLClient(object):
                             'the dump is incomplete and was discarded.', raw_bytes=raw)
         return {'raw_bytes': raw, 'completed': completed, 'sha256': digest.hexdigest() if digest else None,
                 'duration': time.time() - start, 'tail': tail.decode('utf-8', 'replace')}
-
-    @staticmethod
-    def _wait_timeout(proc, timeout, start):
-        if not timeout:
-            proc.wait()
-            return
-        try:
-            proc.wait(timeout=max(1, timeout - (time.time() - start)))
-        except subprocess.TimeoutExpired:
-            raise FuncError('mysqldump did not finish within %s s' % timeout)
 
     def restore(self, src, fmt=None, database=None, prefix_sql='', suffix_sql='', single_transaction=True,
                 member=None, timeout=None, merge_inserts=True):
@@ -756,23 +842,30 @@ class MySQLClient(object):
             else:
                 reader = open(src, 'rb')
                 read = reader.read
-            merger = None
-            first = True
-            while True:
-                data = read(CHUNK)
-                if not data:
+            data = read(CHUNK)
+            while 0 < len(data) < 256:      # a pipe may hand over less than the header at first
+                more = read(CHUNK)
+                if not more:
                     break
-                scanner.feed(data)
-                if first:
-                    first = False
-                    if merge_inserts and scanner.is_mysqldump:
-                        merger = InsertMerger()
-                send(merger.feed(data) if merger is not None else data)
+                data += more
+            if looks_like_mysqldump(data[:65536]):
+                # one pass, by line: counts rows and (merge_inserts) joins single-row INSERTs
+                scanner = merger = InsertMerger(limit=CHUNK if merge_inserts else 0)
+            else:
+                merger = None
+            while data:
+                if merger is not None:
+                    send(merger.feed(data))
+                else:
+                    scanner.feed(data)
+                    send(data)
                 if timeout and time.time() - start > timeout:
                     raise FuncError('Restore did not finish within %s s' % timeout)
+                data = read(CHUNK)
             if merger is not None:
                 send(merger.finish())
-            scanner.finish()
+            else:
+                scanner.finish()
             tail = '\nCOMMIT;\n' if single_transaction else '\n'
             if single_transaction:
                 tail += 'SET unique_checks=1;\nSET foreign_key_checks=1;\n'

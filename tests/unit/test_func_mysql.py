@@ -135,10 +135,32 @@ def test_insert_merger_joins_single_row_inserts(chunk):
     out = b''.join(merger.feed(src[i:i + chunk]) for i in range(0, len(src), chunk)) + merger.finish()
     assert out == (b"-- MariaDB dump\nLOCK TABLES `t` WRITE;\n"
                    b"INSERT INTO `t` VALUES (1,'a);\\nb'),(2,NULL);\n"
-                   b"INSERT INTO `u` VALUES (3),(4),(5);\nUNLOCK TABLES;\n-- Dump completed")
+                   b"INSERT INTO `u` VALUES (3);\nINSERT INTO `u` VALUES (4),(5);\nUNLOCK TABLES;\n-- Dump completed")
+    assert merger.counts == {'t': 2, 'u': 3}
     small = m.InsertMerger(limit=10)
     out = small.feed(b"INSERT INTO `t` VALUES (1);\nINSERT INTO `t` VALUES (2);\n") + small.finish()
     assert out.count(b'INSERT') == 2
+
+
+@pytest.mark.parametrize('limit', [0, 10, 1024 * 1024])
+@pytest.mark.parametrize('chunk', [1, 3, 7, 64, 100000])
+def test_insert_merger_counts_like_the_scanner(chunk, limit):
+    """The restore's one-pass line counter agrees with the byte-exact scanner, also where a string holds "),(",
+    a quote or a statement keyword, and for multi-row lines; limit=0 passes the dump through unchanged."""
+    data = DUMP + (b"INSERT INTO `t` VALUES (6,'INSERT INTO `t` VALUES (7);');\n"
+                   b"INSERT INTO `t` VALUES (8,'),(');\nINSERT INTO `t` VALUES (9,'x'),(10,'),(');\n"
+                   # MariaDB >= 10.x mysqldump, extended inserts: one tuple per line
+                   b"INSERT INTO `t` VALUES\n(11,'a;'),\n(12,'),('),(13,0x00),\n(14,'x\\');');\n"
+                   b"INSERT INTO `t` VALUES (15),\n(16);\n")
+    merger = m.InsertMerger(limit=limit)
+    out = b''.join(merger.feed(data[i:i + chunk]) for i in range(0, len(data), chunk)) + merger.finish()
+    exact = _scan(data, 100000)
+    assert merger.counts == exact.counts == {'t': 15, 'empty`t': 0}
+    assert merger.tables == exact.tables and merger.databases == exact.databases == ['db']
+    assert merger.completed and merger.is_mysqldump and merger.bytes == len(data)
+    assert _scan(out, 100000).counts == exact.counts
+    if limit == 0:
+        assert out == data
 
 
 class _FakeInstallation:
