@@ -6,7 +6,9 @@ A private mariadbd (tests/lib/extdb.py, /tmp/dfft/bench/extdb, 127.0.0.1:13306) 
 --mb MB, built with INSERT ... SELECT doubling: compressible text rows plus random binary blobs. Then:
 
 1. dump: the module (plain, skip-extended-insert, the guide's options) vs the identical mysqldump command
-   run by hand into a file; module wall (ansible process) and the module's own dump time (RV duration);
+   run by hand into a file, --pairs interleaved runs (medians); module wall (ansible process) and the module's
+   own dump time (RV duration). Every timed step starts after a sync, so no step pays for writing back the
+   dirty pages of the one before (the module fsyncs its dumps; a dump by hand leaves them to the kernel);
 2. size and time of plain / gzip / zstd dumps (module);
 3. restore of the skip-extended-insert dump: plain `mysql < dump` vs the module's transaction-wrapped
    restore (safety backup off, verification on); and of an extended-insert dump (both ways).
@@ -15,6 +17,7 @@ Not part of the test suite.
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -78,6 +81,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--mb', type=int, default=600)
     ap.add_argument('--keep', action='store_true', help='keep the server and data afterwards')
+    ap.add_argument('--pairs', type=int, default=3, help='interleaved (by hand, module) dump pairs; medians are used')
     args = ap.parse_args()
 
     db = ExtDB(base=os.path.join(BASE, 'extdb'), port=PORT, root_password=PW)
@@ -105,27 +109,30 @@ def main():
         def module(**kw):
             a = {'install_dir': inst, 'stack_name': 'dfft-bench-none', 'backup_dir': os.path.join(work, 'dumps')}
             a.update(kw)
+            os.sync()
             wall, res = timed(lambda: run_module('func_backup', a, timeout=7200))
             if res.get('failed'):
                 raise SystemExit('module failed: %s' % res.get('msg'))
             return wall, res
 
         def hand_dump(extra, out):
+            os.sync()       # every timed step starts without dirty pages of an earlier one to write back
             with open(out, 'wb') as handle:
                 return timed(lambda: subprocess.run(['mysqldump', '--defaults-extra-file=' + cnf] + DUMP_OPTS
                                                     + extra + ['--databases', DB], stdout=handle, check=True))[0]
 
         def hand_restore(path):
             client.execute('DROP DATABASE %s; CREATE DATABASE %s CHARACTER SET utf8mb4;' % (DB, DB), database='')
+            os.sync()
             with open(path, 'rb') as handle:
                 return timed(lambda: subprocess.run(['mysql', '--defaults-extra-file=' + cnf, DB], stdin=handle,
                                                     check=True))[0]
 
         rows = []
-        # 1. dump throughput, paired (hand, module, hand, module)
+        # 1. dump throughput: --pairs interleaved (by hand, module) runs, medians
         hand_t, mod_wall, mod_dur = [], [], []
         plain = None
-        for _i in range(2):
+        for _i in range(args.pairs):
             hand_t.append(hand_dump(['--skip-extended-insert'], os.path.join(work, 'hand.sql')))
             wall, res = module(compress='none')
             mod_wall.append(wall)
@@ -134,7 +141,8 @@ def main():
                 os.unlink(plain['path'])
             plain = res
         hand_size = os.path.getsize(os.path.join(work, 'hand.sql'))
-        h, w, d = min(hand_t), min(mod_wall), min(mod_dur)
+        print('dump pairs (s): by hand %s; module %s' % ([round(x, 2) for x in hand_t], [round(x, 2) for x in mod_dur]))
+        h, w, d = statistics.median(hand_t), statistics.median(mod_wall), statistics.median(mod_dur)
         rows.append(('dump skip-ext, by hand (mysqldump > file)', h, hand_size, 1.0))
         rows.append(('dump skip-ext, module (its dump time)', d, plain['size'], h / d))
         rows.append(('dump skip-ext, module (whole ansible run)', w, plain['size'], h / w))
