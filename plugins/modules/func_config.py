@@ -125,7 +125,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
-    FuncError, fail_from, file_mode, mask_mapping)
+    FuncError, fail_from, file_mode, is_secret_key, mask_mapping)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
     HAS_YAML, LOG_LEVELS, PRESERVED_KEYS, YAML_IMPORT_ERROR, Installation, config_diff,
     merge_user_config)
@@ -222,6 +222,12 @@ def main():
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
     secrets = [v for k, v in (module.params['settings'] or {}).items() if k in PRESERVED_KEYS and v]
+    # settings is not no_log as a whole (that would mask every "INFO" or "5" in the output); the values of secret
+    # keys (passwords, SECRET) are masked wherever they appear, the returned invocation included
+    for key, value in (module.params['settings'] or {}).items():
+        if is_secret_key(key) and isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+            module.no_log_values.add(str(value))
+            secrets.append(str(value))
     try:
         result = run(module)
     except FuncError as exc:

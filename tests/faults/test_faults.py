@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 BASE = '/tmp/dfft/faults'
 PORT = 13326
 ROOT_PW = 'Faults-root#pw-7391'
+NEW_PW = 'Faults-new#pw-5826'
 INSTALL = os.path.join(BASE, 'install')
 SQLDUMP = os.path.join(INSTALL, 'data', 'sqldump')
 
@@ -148,7 +149,8 @@ def test_secrets_never_on_any_command_line_during_dump_restore_and_config(instal
 
 def test_verbose_playbook_output_has_no_secret(install, tmp_path):
     vars_file = tmp_path / 'vars.yml'
-    vars_file.write_text(yaml.safe_dump({'func_install_dir': INSTALL, 'func_backup_options':
+    vars_file.write_text(yaml.safe_dump({'func_install_dir': INSTALL, 'func_new_mysql_password': NEW_PW,
+                                         'func_backup_options':
                                          {'mysql_transport': 'direct', 'mysql_password': ROOT_PW}}))
     os.chmod(vars_file, 0o600)
     res = run_playbook(os.path.join(REPO, 'tests', 'faults', 'verbose.yml'), json_output=False, verbosity=3,
@@ -157,3 +159,8 @@ def test_verbose_playbook_output_has_no_secret(install, tmp_path):
     assert res.rc == 0, out[-4000:]
     assert 'dataflux-func-sqldump-' in out
     assert ROOT_PW not in out and 'faults-secret-value-42' not in out
+    # func_config masks the value of a secret key given in settings, also in the -vvv invocation ...
+    assert '"MYSQL_PASSWORD": "********"' in out and NEW_PW not in out
+    assert '"LOG_LEVEL": "INFO"' in out             # ... and only those values
+    with open(os.path.join(INSTALL, 'data', 'user-config.yaml')) as handle:
+        assert yaml.safe_load(handle)['MYSQL_PASSWORD'] == NEW_PW
