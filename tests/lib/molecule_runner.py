@@ -13,6 +13,12 @@ def run_scenario(scenario, timeout=2400):
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'molecule'), 'test', '-s', scenario],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     out = proc.stdout + proc.stderr
+    # the whole output stays readable after the run (numbers such as the HA clients' summaries), owner only
+    logdir = os.path.join(REPO, '.cache', 'logs')
+    os.makedirs(logdir, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(logdir, 'molecule-%s.log' % scenario), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(out)
     assert proc.returncode == 0, out[-12000:]
     assert 'idempotence' in out.lower()
     return out
