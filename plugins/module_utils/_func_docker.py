@@ -366,17 +366,22 @@ class DockerCLI(object):
 # A "normalised service" is a plain dict with the same keys whether it comes from the compose file or
 # from `docker service inspect`, so that equality means "docker stack deploy would not change it":
 #   image, command, entrypoint, env, labels, service_labels, mounts, ports, mode, replicas, extra_hosts,
-#   endpoint_mode, networks, stop_grace_period, init, logging
+#   endpoint_mode, networks, stop_grace_period, init, logging, healthcheck, resources
 # Keys of a compose service that are not compared are reported by unsupported_keys() (modules warn).
+# deploy.update_config / rollback_config are accepted but not compared: a rolling restart sets the update order
+# on the live service (docker service update --update-order), which must not read as a change of the file.
 
 STACK_LABEL_PREFIX = 'com.docker.stack.'
 DEFAULT_STOP_GRACE_NS = 10 * 10 ** 9
 COMPARED_KEYS = ('image', 'command', 'entrypoint', 'env', 'labels', 'service_labels', 'mounts', 'ports',
                  'mode', 'replicas', 'extra_hosts', 'endpoint_mode', 'networks', 'stop_grace_period', 'init',
-                 'logging')
+                 'logging', 'healthcheck', 'resources')
 _SUPPORTED_SERVICE_KEYS = {'image', 'command', 'entrypoint', 'environment', 'labels', 'volumes', 'ports',
-                           'deploy', 'extra_hosts', 'networks', 'stop_grace_period', 'init', 'logging'}
-_SUPPORTED_DEPLOY_KEYS = {'replicas', 'mode', 'labels', 'endpoint_mode', 'update_config', 'rollback_config'}
+                           'deploy', 'extra_hosts', 'networks', 'stop_grace_period', 'init', 'logging',
+                           'healthcheck'}
+_SUPPORTED_DEPLOY_KEYS = {'replicas', 'mode', 'labels', 'endpoint_mode', 'update_config', 'rollback_config',
+                          'resources'}
+_RAM_RE = re.compile(r'^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$')
 _DURATION_RE = re.compile(r'(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)')
 _DURATION_UNIT = {'ns': 1, 'us': 10 ** 3, 'µs': 10 ** 3, 'ms': 10 ** 6, 's': 10 ** 9, 'm': 60 * 10 ** 9,
                   'h': 3600 * 10 ** 9}
@@ -588,6 +593,79 @@ def _network_names(service, stack, top_networks):
     return sorted(names)
 
 
+def parse_ram_bytes(value):
+    """Compose memory size ('512M', '1g', '64MiB', 1048576) -> bytes (binary units, like docker's RAMInBytes)."""
+    if value in (None, ''):
+        return 0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    match = _RAM_RE.match(str(value).strip())
+    if not match:
+        raise FuncError('Cannot parse memory size %r (expected e.g. 512M, 1g, 1048576)' % (value,))
+    power = ' kmgtp'.index((match.group(2) or ' ').lower())
+    return int(float(match.group(1)) * 1024 ** power)
+
+
+def _nano_cpus(value):
+    if value in (None, ''):
+        return 0
+    try:
+        return int(round(float(value) * 10 ** 9))
+    except (TypeError, ValueError):
+        raise FuncError('Cannot parse cpus %r (expected e.g. 0.5 or 2)' % (value,))
+
+
+def _resource_entry(cpus=0, memory=0, pids=0):
+    return {'cpus_nano': int(cpus or 0), 'memory_bytes': int(memory or 0), 'pids': int(pids or 0)}
+
+
+def normalize_compose_resources(resources):
+    """deploy.resources -> {'limits': {...}, 'reservations': {...}} (unset = 0, as docker stores it)."""
+    resources = resources or {}
+    out = {}
+    for kind in ('limits', 'reservations'):
+        part = resources.get(kind) or {}
+        out[kind] = _resource_entry(_nano_cpus(part.get('cpus')), parse_ram_bytes(part.get('memory')),
+                                    part.get('pids') if kind == 'limits' else 0)
+    return out
+
+
+def normalize_live_resources(resources):
+    resources = resources or {}
+    out = {}
+    for kind, key in (('limits', 'Limits'), ('reservations', 'Reservations')):
+        part = resources.get(key) or {}
+        out[kind] = _resource_entry(part.get('NanoCPUs'), part.get('MemoryBytes'), part.get('Pids'))
+    return out
+
+
+def normalize_compose_healthcheck(check):
+    """Compose healthcheck -> normalised dict, or None when the service sets none (the image's own applies)."""
+    if check is None:
+        return None
+    if check.get('disable'):
+        return {'test': ['NONE'], 'interval': 0, 'timeout': 0, 'retries': 0, 'start_period': 0}
+    test = check.get('test')
+    if isinstance(test, str):
+        test = ['CMD-SHELL', test]
+    elif test:
+        test = [str(item) for item in test]
+    else:
+        test = None
+    return {'test': test, 'interval': parse_duration_ns(check.get('interval')) or 0,
+            'timeout': parse_duration_ns(check.get('timeout')) or 0,
+            'retries': int(check.get('retries') or 0),
+            'start_period': parse_duration_ns(check.get('start_period')) or 0}
+
+
+def normalize_live_healthcheck(check):
+    if not check:
+        return None
+    return {'test': list(check['Test']) if check.get('Test') else None, 'interval': int(check.get('Interval') or 0),
+            'timeout': int(check.get('Timeout') or 0), 'retries': int(check.get('Retries') or 0),
+            'start_period': int(check.get('StartPeriod') or 0)}
+
+
 def normalize_compose_service(name, service, stack, base_dir, top=None):
     """One compose v3 service -> normalised dict (see COMPARED_KEYS)."""
     top = top or {}
@@ -618,6 +696,8 @@ def normalize_compose_service(name, service, stack, base_dir, top=None):
         'init': bool(service.get('init')),
         'logging': {'driver': logging.get('driver') or None,
                     'options': {str(k): _scalar_str(v) for k, v in (logging.get('options') or {}).items()}},
+        'healthcheck': normalize_compose_healthcheck(service.get('healthcheck')),
+        'resources': normalize_compose_resources(deploy.get('resources')),
     }
 
 
@@ -681,6 +761,8 @@ def normalize_live_service(inspected, network_names=None):
         'init': bool(cspec.get('Init')),
         'logging': {'driver': log_driver.get('Name') or None,
                     'options': dict(log_driver.get('Options') or {})},
+        'healthcheck': normalize_live_healthcheck(cspec.get('Healthcheck')),
+        'resources': normalize_live_resources(task.get('Resources')),
     }
 
 

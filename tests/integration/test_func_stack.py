@@ -28,7 +28,7 @@ def docker(*args):
     return subprocess.run(['docker'] + list(args), capture_output=True, text=True, check=False)
 
 
-def stack_file(env_value='one', password='s3cr3t-value'):
+def stack_file(env_value='one', password='s3cr3t-value', worker_extra=None):
     svc = {'image': 'dff-test/debian:bookworm', 'init': True, 'stop_grace_period': '2s',
            'deploy': {'endpoint_mode': 'dnsrr'}}
     return {
@@ -40,7 +40,7 @@ def stack_file(env_value='one', password='s3cr3t-value'):
                            extra_hosts=['mysql-ext:10.9.8.7'],
                            ports=[{'target': 8088, 'published': PORT, 'mode': 'host'}]),
             'worker-1-6': dict(svc, command=['sleep', 'infinity'], labels=['worker-1-6', 'queue-1'],
-                               environment=['HOST_HOSTNAME={{.Node.Hostname}}']),
+                               environment=['HOST_HOSTNAME={{.Node.Hostname}}'], **(worker_extra or {})),
         },
     }
 
@@ -158,6 +158,32 @@ def test_04_env_update_check_diff_then_apply(simple_stack):
     assert task_ids('worker-1-6') == worker_tasks            # the unchanged service was left alone
     assert http_ok()
     assert run_module('func_stack', args())['changed'] is False
+
+
+def test_04b_healthcheck_and_resources_are_compared(simple_stack):
+    extra = {'healthcheck': {'test': ['CMD', 'true'], 'interval': '5s', 'retries': 2},
+             'deploy': {'endpoint_mode': 'dnsrr', 'resources': {'limits': {'memory': '64M', 'cpus': '0.5'}}}}
+    write_stack(env_value='two', password='other-s3cr3t', worker_extra=extra)
+    server_tasks = task_ids('server')
+    res = run_module('func_stack', args(), check=True, diff=True)
+    assert_ok(res)
+    assert res['changed'] is True and not res.get('warnings'), res.get('warnings')
+    assert [p for p in res['plan'] if p['action'] != 'unchanged'] == [
+        {'service': 'worker-1-6', 'action': 'update', 'fields': ['healthcheck', 'resources']}]
+    assert res['diff']['after']['worker-1-6']['resources']['limits']['memory_bytes'] == 64 * 1024 ** 2
+    spec = json.loads(docker('service', 'inspect', STACK + '_worker-1-6', '--format', '{{json .Spec}}').stdout)
+    assert 'Healthcheck' not in spec['TaskTemplate']['ContainerSpec']        # check mode changed nothing
+
+    res = run_module('func_stack', args())
+    assert_ok(res)
+    assert res['changed'] is True
+    spec = json.loads(docker('service', 'inspect', STACK + '_worker-1-6', '--format', '{{json .Spec}}').stdout)
+    check = spec['TaskTemplate']['ContainerSpec']['Healthcheck']
+    assert check == {'Test': ['CMD', 'true'], 'Interval': 5 * 10 ** 9, 'Retries': 2}
+    assert spec['TaskTemplate']['Resources']['Limits'] == {'NanoCPUs': 5 * 10 ** 8, 'MemoryBytes': 64 * 1024 ** 2}
+    assert task_ids('server') == server_tasks
+    again = run_module('func_stack', args(), check=True)
+    assert again['changed'] is False, again['plan']
 
 
 def test_05_restart_rolling_keeps_names_and_restarts_in_place(simple_stack):

@@ -173,6 +173,9 @@ def test_create_remove_extra_and_prune():
     ('init', True),
     ('stop_grace_period', '1m'),
     ('deploy', {'replicas': 2}),
+    ('deploy', {'replicas': 1, 'resources': {'limits': {'memory': '512M'}}}),
+    ('healthcheck', {'test': 'curl -f http://127.0.0.1:8088/api/v1/do/ping', 'interval': '10s'}),
+    ('healthcheck', {'disable': True}),
 ])
 def test_each_compared_field_is_detected(field, value):
     data = copy.deepcopy(UPSTREAM_LIKE)
@@ -267,8 +270,62 @@ def test_service_and_deploy_labels_are_separate():
 
 
 def test_unsupported_keys_reported():
-    data = {'services': {'a': {'image': 'i', 'healthcheck': {}, 'deploy': {'resources': {}, 'replicas': 1}}}}
-    assert d.unsupported_keys(data) == {'a': ['healthcheck', 'deploy.resources']}
+    data = {'services': {'a': {'image': 'i', 'healthcheck': {}, 'secrets': [], 'deploy': {
+        'resources': {}, 'replicas': 1, 'placement': {}}}}}
+    assert d.unsupported_keys(data) == {'a': ['secrets', 'deploy.placement']}
+
+
+# `docker service inspect` of `docker stack deploy` (Docker 20.10, measured on this machine) for the compose below
+HEALTH_COMPOSE = yaml.safe_load('''
+services:
+  a:
+    image: i
+    healthcheck: {test: "true", interval: 5s, retries: 3}
+    deploy:
+      resources:
+        limits: {cpus: '0.5', memory: 64M}
+        reservations: {memory: 16m}
+  b:
+    image: i
+    healthcheck: {test: [CMD, "true"], start_period: 1m30s}
+  c:
+    image: i
+    healthcheck: {disable: true}
+  d:
+    image: i
+''')
+HEALTH_LIVE = {
+    'a': ({'Test': ['CMD-SHELL', 'true'], 'Interval': 5000000000, 'Retries': 3},
+          {'Limits': {'NanoCPUs': 500000000, 'MemoryBytes': 67108864}, 'Reservations': {'MemoryBytes': 16777216}}),
+    'b': ({'Test': ['CMD', 'true'], 'StartPeriod': 90000000000}, {}),
+    'c': ({'Test': ['NONE']}, {}),
+    'd': (None, {}),
+}
+
+
+def test_healthcheck_and_resources_match_live_specs():
+    desired = d.normalize_compose_stack(HEALTH_COMPOSE, 'st', '/x')
+    for name, (check, resources) in HEALTH_LIVE.items():
+        entry = live_entry(name, 'i', networks=['id-d'])
+        if check is not None:
+            entry['Spec']['TaskTemplate']['ContainerSpec']['Healthcheck'] = check
+        entry['Spec']['TaskTemplate']['Resources'] = resources
+        live = d.normalize_live_service(entry, {'id-d': 'st_default'})
+        assert live['healthcheck'] == desired[name]['healthcheck'], name
+        assert live['resources'] == desired[name]['resources'], name
+    assert desired['d']['healthcheck'] is None
+    assert desired['a']['resources']['limits'] == {'cpus_nano': 500000000, 'memory_bytes': 67108864, 'pids': 0}
+
+
+@pytest.mark.parametrize('text,value', [('512M', 512 * 1024 ** 2), ('1g', 1024 ** 3), ('64MiB', 64 * 1024 ** 2),
+                                        ('1.5k', 1536), (1048576, 1048576), ('100', 100)])
+def test_parse_ram_bytes(text, value):
+    assert d.parse_ram_bytes(text) == value
+
+
+def test_parse_ram_bytes_rejects_garbage():
+    with pytest.raises(FuncError):
+        d.parse_ram_bytes('lots')
 
 
 def test_no_services_is_an_error():
