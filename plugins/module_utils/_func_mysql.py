@@ -156,34 +156,76 @@ def find_binary(*names):
 
 
 # --- SQL stream scanner -------------------------------------------------------------------------------
+_STRING = rb"'[^'\\]*(?:\\.[^'\\]*)*'"                   # complete string literal
+_TUPLE_SEP = rb"\)\s*,\s*\("                                # separator of two VALUES tuples
+_IDENT = rb"`((?:[^`]|``)+)`"                              # quoted identifier (one group)
+_CREATE = rb"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?" + _IDENT
 _TOKENS = re.compile(
-    rb"'[^'\\]*(?:\\.[^'\\]*)*'"                          # complete string literal
-    rb"|(?m:^--[^\n]*\n)"                                   # comment line
-    rb"|\)\s*,\s*\("                                        # tuple separator
-    rb"|INSERT\s+INTO\s+`((?:[^`]|``)+)`"                   # insert start (group 1)
-    rb"|CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`((?:[^`]|``)+)`"   # group 2
-    rb"|\nUSE\s+`((?:[^`]|``)+)`"                         # group 3
-    rb"|;"
-    rb"|'",                                                 # unterminated string (needs more data)
+    _STRING
+    + rb"|(?m:^--[^\n]*\n)"                                 # comment line
+    + rb"|" + _TUPLE_SEP
+    + rb"|INSERT\s+INTO\s+" + _IDENT                        # insert start (group 1)
+    + rb"|" + _CREATE                                       # group 2
+    + rb"|\nUSE\s+" + _IDENT                                # group 3
+    + rb"|;"
+    + rb"|'",                                               # unterminated string (needs more data)
     re.IGNORECASE)
 _GUARD = 256
+_CREATE_LINE = re.compile(_CREATE, re.IGNORECASE)
+_USE_LINE = re.compile(rb"USE\s+" + _IDENT)
+_SEPARATORS = re.compile(_STRING + rb"|" + _TUPLE_SEP)
 
 
-class DumpScanner(object):
+def _ident(raw):
+    return raw.replace(b'``', b'`').decode('utf-8', 'replace')
+
+
+def looks_like_mysqldump(head):
+    return head.startswith(b'-- MySQL dump') or head.startswith(b'-- MariaDB dump') \
+        or b'\n-- MySQL dump' in head[:200] or b'-- MariaDB dump' in head[:200]
+
+
+class _DumpStream(object):
+    """What both readers of a dump stream record: rows per table, tables, databases, head, tail and size."""
+
+    def __init__(self):
+        self.counts = {}
+        self.tables = []
+        self.databases = []
+        self.head = b''
+        self.tail = b''
+        self.bytes = 0
+
+    def _observe(self, data):
+        self.bytes += len(data)
+        if len(self.head) < 65536:
+            self.head += data[:65536 - len(self.head)]
+        self.tail = (self.tail + data)[-512:]
+
+    def _table(self, name):
+        if name not in self.tables:
+            self.tables.append(name)
+        self.counts.setdefault(name, 0)
+
+    @property
+    def completed(self):
+        return TRAILER in self.tail
+
+    @property
+    def is_mysqldump(self):
+        return looks_like_mysqldump(self.head)
+
+
+class DumpScanner(_DumpStream):
     """Counts rows per table in INSERT statements of a SQL dump while it streams (exact, string-aware).
 
     Works for mysqldump output (one or many rows per INSERT) and for DataFlux Func's own backup format.
     """
 
     def __init__(self):
-        self.counts = {}
-        self.tables = []
-        self.databases = []
+        super(DumpScanner, self).__init__()
         self._carry = b''
         self._current = None
-        self.tail = b''
-        self.head = b''
-        self.bytes = 0
 
     def _process(self, buf, final):
         limit = len(buf) if final else max(0, len(buf) - _GUARD)
@@ -205,25 +247,19 @@ class DumpScanner(object):
                 self._current = None
                 continue
             if match.group(1) is not None:
-                name = match.group(1).replace(b'``', b'`').decode('utf-8', 'replace')
+                name = _ident(match.group(1))
                 self._current = name
                 self.counts[name] = self.counts.get(name, 0) + 1
             elif match.group(2) is not None:
-                name = match.group(2).replace(b'``', b'`').decode('utf-8', 'replace')
-                if name not in self.tables:
-                    self.tables.append(name)
-                self.counts.setdefault(name, 0)
+                self._table(_ident(match.group(2)))
             elif match.group(3) is not None:
-                self.databases.append(match.group(3).replace(b'``', b'`').decode('utf-8', 'replace'))
+                self.databases.append(_ident(match.group(3)))
         return b'' if final else buf[max(pos, limit):]
 
     def feed(self, data):
         if not data:
             return
-        self.bytes += len(data)
-        if len(self.head) < 65536:
-            self.head += data[:65536 - len(self.head)]
-        self.tail = (self.tail + data)[-512:]
+        self._observe(data)
         self._carry = self._process(self._carry + data, False)
 
     def finish(self):
@@ -231,59 +267,29 @@ class DumpScanner(object):
         self._carry = b''
         return self
 
-    @property
-    def completed(self):
-        return TRAILER in self.tail
 
-    @property
-    def is_mysqldump(self):
-        return looks_like_mysqldump(self.head)
-
-
-_CREATE_LINE = re.compile(rb'CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`((?:[^`]|``)+)`', re.IGNORECASE)
-_SEPARATORS = re.compile(rb"'[^'\\]*(?:\\.[^'\\]*)*'|\)\s*,\s*\(")
-_USE_LINE = re.compile(rb'USE\s+`((?:[^`]|``)+)`')
-
-
-def _ident(raw):
-    return raw.replace(b'``', b'`').decode('utf-8', 'replace')
-
-
-def looks_like_mysqldump(head):
-    return head.startswith(b'-- MySQL dump') or head.startswith(b'-- MariaDB dump') \
-        or b'\n-- MySQL dump' in head[:200] or b'-- MariaDB dump' in head[:200]
-
-
-class InsertMerger(object):
+class InsertMerger(_DumpStream):
     """Stream filter for mysqldump output: counts rows per table and joins consecutive single-line INSERTs into
     the same table into multi-row INSERTs (<= limit bytes; limit=0 passes statements through unchanged).
 
-    Only for mysqldump output, where every statement is one line (newlines inside strings are escaped), so a line
-    that starts with "INSERT INTO `" and ends with ");" is exactly one INSERT statement. Its rows are counted by
-    line: a statement without the tuple separator "),(" holds one row (the guide's --skip-extended-insert format);
-    only lines that contain one are scanned string-aware (DumpScanner). The result has the attributes of a
-    DumpScanner (counts, tables, databases, head, tail, completed, is_mysqldump), so a restore does not need a
-    second, byte-by-byte pass over the dump. Restoring a --skip-extended-insert dump this way parses like an
-    extended one.
+    Only for mysqldump output, where no string holds a raw newline (mysqldump escapes them), so a line that starts
+    with "INSERT INTO `" starts a statement and every other line of a multi-line INSERT (MariaDB's extended
+    format: one tuple per line) holds whole tuples. Rows are counted by line: a line without the tuple separator
+    "),(" starts one row (the guide's --skip-extended-insert format is one such INSERT per line); only lines that
+    contain one are scanned string-aware (_SEPARATORS). It records what a DumpScanner does (counts, tables,
+    databases, head, tail, completed, is_mysqldump), so a restore needs no second, byte-by-byte pass over the
+    dump. Restoring a --skip-extended-insert dump this way parses like an extended one.
     """
 
     def __init__(self, limit=1024 * 1024):
+        super(InsertMerger, self).__init__()
         self.limit = limit
         self.carry = b''
         self.prefix = None
         self.parts = []
         self.size = 0
-        self.counts = {}
-        self.tables = []
-        self.databases = []
-        self.head = b''
-        self.tail = b''
-        self.bytes = 0
         self._names = {}
         self._inside = None
-
-    completed = DumpScanner.completed
-    is_mysqldump = DumpScanner.is_mysqldump
 
     def _flush(self, out):
         if self.prefix is not None:
@@ -302,10 +308,7 @@ class InsertMerger(object):
     def feed(self, data):
         if not data:
             return b''
-        self.bytes += len(data)
-        if len(self.head) < 65536:
-            self.head += data[:65536 - len(self.head)]
-        self.tail = (self.tail + data)[-512:]
+        self._observe(data)
         lines = (self.carry + data).split(b'\n')
         self.carry = lines.pop()
         out = []
@@ -351,10 +354,7 @@ class InsertMerger(object):
         elif line.startswith(b'CREATE'):
             match = _CREATE_LINE.match(line)
             if match:
-                name = _ident(match.group(1))
-                if name not in self.tables:
-                    self.tables.append(name)
-                self.counts.setdefault(name, 0)
+                self._table(_ident(match.group(1)))
         elif line.startswith(b'USE `'):
             match = _USE_LINE.match(line)
             if match:
@@ -797,7 +797,8 @@ class MySQLClient(object):
         With single_transaction, the stream is wrapped in autocommit=0 / unique_checks=0 /
         foreign_key_checks=0 ... COMMIT, so rows are not committed (and fsynced) one by one; with
         merge_inserts, single-row INSERTs of a mysqldump file are joined into multi-row INSERTs.
-        Returns the DumpScanner (exact per-table row counts of the INSERTs, tables, completion trailer).
+        Returns the stream reader (InsertMerger for mysqldump output, else DumpScanner): exact per-table row
+        counts of the INSERTs, tables, completion trailer.
         """
         fmt = fmt or detect_format(src)
         db = database or self.database
@@ -805,7 +806,6 @@ class MySQLClient(object):
                 '--batch'] + ([db] if db else [])
         argv, prefix, cleanup = self._prepare('mysql', args)
         pipe = _Pipeline(self.secrets)
-        scanner = DumpScanner()
         start = time.time()
         out = tempfile.TemporaryFile()
         reader = None
@@ -852,7 +852,7 @@ class MySQLClient(object):
                 # one pass, by line: counts rows and (merge_inserts) joins single-row INSERTs
                 scanner = merger = InsertMerger(limit=CHUNK if merge_inserts else 0)
             else:
-                merger = None
+                scanner, merger = DumpScanner(), None
             while data:
                 if merger is not None:
                     send(merger.feed(data))
