@@ -221,10 +221,11 @@ def main():
     )
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    secrets = [v for k, v in (module.params['settings'] or {}).items() if k in PRESERVED_KEYS and v]
+    settings = module.params['settings'] or {}
+    secrets = [v for k, v in settings.items() if k in PRESERVED_KEYS and v]
     # settings is not no_log as a whole (that would mask every "INFO" or "5" in the output); the values of secret
     # keys (passwords, SECRET) are masked wherever they appear, the returned invocation included
-    for key, value in (module.params['settings'] or {}).items():
+    for key, value in settings.items():
         if is_secret_key(key) and isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
             module.no_log_values.add(str(value))
             secrets.append(str(value))

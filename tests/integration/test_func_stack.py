@@ -59,10 +59,14 @@ def args(**extra):
     return base
 
 
-def service_env(name):
-    out = docker('service', 'inspect', '%s_%s' % (STACK, name), '--format',
-                 '{{json .Spec.TaskTemplate.ContainerSpec.Env}}')
+def service_spec(name):
+    out = docker('service', 'inspect', '%s_%s' % (STACK, name), '--format', '{{json .Spec}}')
     return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def service_env(name):
+    spec = service_spec(name)
+    return spec['TaskTemplate']['ContainerSpec'].get('Env') if spec else None
 
 
 def task_ids(name):
@@ -171,13 +175,13 @@ def test_04b_healthcheck_and_resources_are_compared(simple_stack):
     assert [p for p in res['plan'] if p['action'] != 'unchanged'] == [
         {'service': 'worker-1-6', 'action': 'update', 'fields': ['healthcheck', 'resources']}]
     assert res['diff']['after']['worker-1-6']['resources']['limits']['memory_bytes'] == 64 * 1024 ** 2
-    spec = json.loads(docker('service', 'inspect', STACK + '_worker-1-6', '--format', '{{json .Spec}}').stdout)
+    spec = service_spec('worker-1-6')
     assert 'Healthcheck' not in spec['TaskTemplate']['ContainerSpec']        # check mode changed nothing
 
     res = run_module('func_stack', args())
     assert_ok(res)
     assert res['changed'] is True
-    spec = json.loads(docker('service', 'inspect', STACK + '_worker-1-6', '--format', '{{json .Spec}}').stdout)
+    spec = service_spec('worker-1-6')
     check = spec['TaskTemplate']['ContainerSpec']['Healthcheck']
     assert check == {'Test': ['CMD', 'true'], 'Interval': 5 * 10 ** 9, 'Retries': 2}
     assert spec['TaskTemplate']['Resources']['Limits'] == {'NanoCPUs': 5 * 10 ** 8, 'MemoryBytes': 64 * 1024 ** 2}

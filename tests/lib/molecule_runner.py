@@ -3,7 +3,8 @@ import os
 import subprocess
 import sys
 
-from tests.lib.ansible_runner import REPO, ansible_env
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import atomic_write
+from tests.lib.ansible_runner import CACHE, REPO, ansible_env
 
 
 def run_scenario(scenario, timeout=2400):
@@ -14,11 +15,9 @@ def run_scenario(scenario, timeout=2400):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     out = proc.stdout + proc.stderr
     # the whole output stays readable after the run (numbers such as the HA clients' summaries), owner only
-    logdir = os.path.join(REPO, '.cache', 'logs')
+    logdir = os.path.join(CACHE, 'logs')
     os.makedirs(logdir, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(logdir, 'molecule-%s.log' % scenario), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(out)
+    atomic_write(os.path.join(logdir, 'molecule-%s.log' % scenario), out, mode=0o600)
     assert proc.returncode == 0, out[-12000:]
     assert 'idempotence' in out.lower()
     return out
