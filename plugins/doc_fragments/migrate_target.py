@@ -1,7 +1,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
 
 
 class ModuleDocFragment(object):
@@ -31,6 +30,13 @@ options:
     default: dataflux_func
   mysql_connect_host:
     description: Address this host uses to reach the external MySQL, when it differs from O(mysql_host).
+    type: str
+  mysql_client_image:
+    description:
+      - Image that carries a MySQL client, run as a short-lived container on the host network to reach the
+        external MySQL when the managed host has no C(mysql)/C(mariadb) client (the usual case: managed hosts
+        need only python3, PyYAML and Docker). Default the image of the stack's MySQL service, else of its
+        server service. Not used when the host has a client.
     type: str
   redis_host:
     description: Host of the external Redis as the containers reach it (written to C(REDIS_HOST)).

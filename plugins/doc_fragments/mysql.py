@@ -2,7 +2,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
 
 
 class ModuleDocFragment(object):
@@ -19,11 +18,21 @@ options:
       - V(direct) runs the managed host's C(mysql)/C(mysqldump) (or C(mariadb)/C(mariadb-dump)) against
         O(mysql_host):O(mysql_port) (or O(mysql_socket)), with the credentials in a 0600 option file in a
         private temporary directory.
+      - V(docker_run) runs the client in a short-lived container (C(docker run --rm -i --network host)) of
+        O(mysql_client_image), by default the image of the stack's MySQL service, else of its server (the
+        DataFlux Func image carries the MySQL client). Credentials travel as with V(container). The managed host
+        needs no MySQL client.
       - V(auto) picks V(container) when the effective C(MYSQL_HOST) is the built-in service name C(mysql)
-        (and fails clearly if the stack has no such service), and V(direct) otherwise (an external MySQL).
+        (and fails clearly if the stack has no such service); otherwise (an external MySQL) V(direct) when
+        the host has C(mysql) or C(mariadb), else V(docker_run).
     type: str
-    choices: [auto, container, direct]
+    choices: [auto, container, direct, docker_run]
     default: auto
+  mysql_client_image:
+    description:
+      - Image of the client container for O(mysql_transport=docker_run) (and V(auto) on a host without a MySQL
+        client). Default the image of the stack's MySQL service, else of its server service.
+    type: str
   mysql_service:
     description:
       - Name of the built-in MySQL service inside the stack (without the C(<stack_name>_) prefix).

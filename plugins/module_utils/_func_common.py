@@ -6,12 +6,14 @@
 Private to the collection (leading underscore): no compatibility promise to other collections.
 """
 
-from __future__ import annotations
 
+import calendar
+import datetime
 import hashlib
 import os
 import re
 import tempfile
+import time
 
 MASK = '********'
 
@@ -133,3 +135,72 @@ def fail_from(module, exc, secrets=()):
             details[key] = redact_text(value, secrets) if isinstance(value, str) else value
         module.fail_json(msg=redact_text(exc.msg, secrets), **details)
     module.fail_json(msg=redact_text('%s: %s' % (type(exc).__name__, exc), secrets))
+
+
+# --- time zones on every supported Python ------------------------------------------------------------------
+ZONEINFO_DIRS = ('/usr/share/zoneinfo', '/usr/lib/zoneinfo', '/usr/share/lib/zoneinfo', '/etc/zoneinfo')
+_ZONE_NAME_RE = re.compile(r'\A[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z')
+
+
+class SystemZone(datetime.tzinfo):
+    """An IANA zone read through the C library (TZ=<name> + time.localtime), for Pythons without zoneinfo
+    (3.6-3.8, the system Python of EL8 / Alibaba Cloud Linux 3). Same rules as zoneinfo.ZoneInfo: both read the
+    host's compiled zone files, so a backup name made here equals the one made on 3.9+ for the same instant."""
+
+    def __init__(self, name):
+        super(SystemZone, self).__init__()
+        self.key = name
+
+    def _with_tz(self, func, *args):
+        old = os.environ.get('TZ')
+        os.environ['TZ'] = self.key
+        time.tzset()
+        try:
+            return func(*args)
+        finally:
+            if old is None:
+                del os.environ['TZ']
+            else:
+                os.environ['TZ'] = old
+            time.tzset()
+
+    def fromutc(self, dt):
+        epoch = calendar.timegm(dt.replace(tzinfo=None).timetuple())
+        local = self._with_tz(time.localtime, epoch)
+        return datetime.datetime(*local[:6], microsecond=dt.microsecond, tzinfo=self)
+
+    def utcoffset(self, dt):
+        if dt is None:
+            return None
+        naive = dt.replace(tzinfo=None)
+        tt = naive.timetuple()[:8] + (-1,)
+        epoch = self._with_tz(time.mktime, tt)
+        return datetime.timedelta(seconds=calendar.timegm(tt[:6] + (0, 0, 0)) - int(epoch))
+
+    def dst(self, dt):
+        return None
+
+    def tzname(self, dt):
+        return self.key
+
+    def __repr__(self):
+        return 'SystemZone(%r)' % self.key
+
+
+def zone(name):
+    """tzinfo for an IANA zone name (zoneinfo where the Python has it, else SystemZone), None if unknown."""
+    if not name or not _ZONE_NAME_RE.match(str(name)):
+        return None
+    try:
+        from zoneinfo import ZoneInfo  # novermin (3.9+; SystemZone below on older Pythons)
+    except ImportError:
+        ZoneInfo = None
+    if ZoneInfo is not None:
+        try:
+            return ZoneInfo(name)
+        except Exception:
+            return None
+    for base in ZONEINFO_DIRS:
+        if os.path.isfile(os.path.join(base, name)):
+            return SystemZone(name)
+    return None

@@ -7,7 +7,6 @@ Stacks have no Engine API, so the CLI is needed anyway; using it for everything 
 of the Docker SDK. Every command is an argv list (never a shell string), and secrets never go on argv.
 """
 
-from __future__ import annotations
 
 import collections
 import json
@@ -63,8 +62,8 @@ class DockerCLI(object):
         argv = self.argv(*args)
         self.commands.append(' '.join(argv))
         try:
-            proc = subprocess.run(argv, check=False, input=data, capture_output=True, env=self.env, timeout=timeout,
-                                  cwd=kwargs.pop('cwd', None))
+            proc = subprocess.run(argv, check=False, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=self.env, timeout=timeout, cwd=kwargs.pop('cwd', None))
         except FileNotFoundError:
             raise FuncError('The docker CLI (%s) was not found on this host. Install Docker or set docker_cli.'
                             % self.docker_cli)
@@ -349,6 +348,16 @@ class DockerCLI(object):
                         stuck_services=stuck or [name])
 
     # --- exec -----------------------------------------------------------------------------
+    def run_argv(self, image, argv, entrypoint=None, network=None):
+        """argv of a short-lived container of image (removed on exit, stdin attached, no log kept) running argv.
+        Used for clients the host does not have (mysql): only Docker is needed on the host."""
+        cmd = [self.docker_cli, 'run', '--rm', '-i', '--log-driver', 'none', '--label', 'dataflux.func.client=1']
+        if network:
+            cmd += ['--network', network]
+        if entrypoint:
+            cmd += ['--entrypoint', entrypoint]
+        return cmd + [image] + list(argv)
+
     def exec_argv(self, container, argv, interactive=True, env=None):
         """argv running argv inside container. env values must not be secrets (they show in ps)."""
         cmd = [self.docker_cli, 'exec']

@@ -8,7 +8,6 @@ Install dir and the marker file /etc/dataflux-func, the paths of the maintenance
 image defaults -> data/user-config.yaml -> DFF_ environment of the service.
 """
 
-from __future__ import annotations
 
 import os
 import re
@@ -227,7 +226,15 @@ class Installation(object):
         return load_yaml_file(self.path('stack_file'), required=required, what='docker stack file')
 
     def write_user_config(self, config):
-        atomic_write(self.path('config_file'), dump_user_config(config), mode=0o600)
+        """Written 0600 (it holds SECRET and the database passwords); comments and untouched lines are kept."""
+        path = self.path('config_file')
+        try:
+            with open(path, 'r') as handle:
+                old = handle.read()
+        except (OSError, IOError):
+            old = None
+        text = update_user_config_text(old, config) if old else None
+        atomic_write(path, text if text is not None else dump_user_config(config), mode=0o600)
 
     def service_env(self, service='server'):
         """DFF_ environment of a service in the live stack file ({} when unknown)."""
@@ -262,8 +269,68 @@ def load_yaml_file(path, required=False, what='YAML file'):
     return data
 
 
+def _dump_key(key, value):
+    # one key at a time keeps the order without sort_keys=False, which PyYAML < 5.1 (EL8's 3.12) lacks
+    return yaml.safe_dump({key: value}, default_flow_style=False, allow_unicode=True)
+
+
+def dump_yaml(data):
+    """YAML text in the mapping's own order where PyYAML can (>= 5.1), sorted on older PyYAML (EL8: 3.12)."""
+    try:
+        return yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False)
+    except TypeError:
+        return yaml.safe_dump(data, default_flow_style=False, allow_unicode=True)
+
+
 def dump_user_config(config):
-    return yaml.safe_dump(config, default_flow_style=False, allow_unicode=True, sort_keys=False)
+    return ''.join(_dump_key(key, value) for key, value in (config or {}).items())
+
+
+_TOP_KEY_RE = re.compile(r'^([^\s#:\'"-][^:#]*?)\s*:(\s|$)')
+
+
+def update_user_config_text(text, config):
+    """text with only the changed keys rewritten, removed keys dropped and new keys appended: the installer's
+    comments, alignment and order stay. None when the result would not load back as exactly config (then the
+    caller writes the whole file anew)."""
+    try:
+        before = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    if not isinstance(before, dict):
+        return None
+    lines = text.splitlines(True)
+    if lines and not lines[-1].endswith('\n'):
+        lines[-1] += '\n'
+    out, i, seen = [], 0, set()
+    while i < len(lines):
+        match = _TOP_KEY_RE.match(lines[i])
+        if not match:
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i + 1      # the key's value may continue on indented lines or block-sequence items
+        while j < len(lines) and (lines[j][:1] in (' ', '\t') or lines[j].startswith('- ')):
+            j += 1
+        key = match.group(1).strip()
+        seen.add(key)
+        if key not in config:
+            pass                                            # removed
+        elif key in before and before[key] == config[key]:
+            out.extend(lines[i:j])                          # untouched, as written
+        else:
+            out.append(_dump_key(key, config[key]))
+        i = j
+    for key, value in config.items():
+        if key not in seen:
+            out.append(_dump_key(key, value))
+    new = ''.join(out)
+    try:
+        if yaml.safe_load(new) != config:
+            return None
+    except yaml.YAMLError:
+        return None
+    return new
 
 
 def merge_user_config(current, changes, remove=()):

@@ -8,13 +8,14 @@ target connections, requirement checks, the stack-file edit that drops the built
 work/delayed-queue carry-over and data verification.
 """
 
-from __future__ import annotations
 
 import re
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, quote, quote_ident
+from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
+    CLIENT_NAMES, MySQLClient, NoClientError, client_image, find_binary, quote, quote_ident)
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient, RedisReplyError
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import dump_yaml
 
 try:
     import yaml
@@ -40,6 +41,7 @@ def target_argument_spec():
         mysql_password=dict(type='str', no_log=True, default=''),
         mysql_database=dict(type='str', default='dataflux_func'),
         mysql_connect_host=dict(type='str'),
+        mysql_client_image=dict(type='str'),
         redis_host=dict(type='str', required=True),
         redis_port=dict(type='int', default=6379),
         redis_database=dict(type='int', default=5),
@@ -82,11 +84,16 @@ def config_points_at_target(config, params):
     return True
 
 
-def target_mysql(params, database=None):
+def target_mysql(params, database=None, docker=None):
+    """The target MySQL, reached from this host: its mysql client if it has one, else a client container of the
+    installation's own MySQL (or DataFlux Func) image on the host network: nothing to install on the host."""
     host = params.get('mysql_connect_host') or params['mysql_host']
-    return MySQLClient('direct', database=database if database is not None else params['mysql_database'],
-                       user=params['mysql_user'], password=params['mysql_password'] or None, host=host,
-                       port=params['mysql_port'])
+    image = params.get('mysql_client_image')
+    if not image and docker is not None and params.get('stack_name') and not find_binary(*CLIENT_NAMES):
+        image = client_image(docker, params['stack_name'])
+    return MySQLClient.to_server(host, params['mysql_port'], params['mysql_user'], params['mysql_password'] or None,
+                                 database if database is not None else params['mysql_database'],
+                                 docker=docker, image=image)
 
 
 def target_redis(params, database=None):
@@ -106,13 +113,17 @@ def queue_keys(app_name):
 
 
 # --- preflight --------------------------------------------------------------------------------------------
-def check_mysql(params, problems, notes, source_func_id=None, in_use=False):
+def check_mysql(params, problems, notes, source_func_id=None, in_use=False, docker=None):
     """Check the target MySQL; append problems (setting + fix). Returns facts."""
-    client = target_mysql(params, database='')
     db = params['mysql_database']
     facts = {'host': params['mysql_host'], 'port': params['mysql_port'], 'database': db}
     try:
+        client = target_mysql(params, database='', docker=docker)
+        facts['transport'] = client.transport
         info = client.server_info()
+    except NoClientError as exc:
+        problems.append('Cannot check MySQL %s:%s: %s' % (params['mysql_host'], params['mysql_port'], exc.msg))
+        return facts
     except FuncError as exc:
         problems.append('MySQL %s:%s is not reachable as %s: %s. Check func_migrate_mysql_host/port/user/password '
                         'and that the server accepts connections from this host and from the containers.'
@@ -403,7 +414,7 @@ def stack_without_builtin(text, names):
             return new_text, present
     except Exception:
         pass
-    return yaml.safe_dump(expected, default_flow_style=False, sort_keys=False, allow_unicode=True), present
+    return dump_yaml(expected), present
 
 
 # --- queue carry-over -------------------------------------------------------------------------------------

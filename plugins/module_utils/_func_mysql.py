@@ -14,7 +14,6 @@ Passwords never go on any argv (host or container) and no shell string with secr
 host: every command is an argv list. Every exit code of a pipeline is checked.
 """
 
-from __future__ import annotations
 
 import os
 import re
@@ -63,9 +62,18 @@ exit $rc
 '''
 
 
+TRANSPORTS = ('auto', 'container', 'direct', 'docker_run')
+CLIENT_NAMES = ('mysql', 'mariadb')
+
+
+class NoClientError(FuncError):
+    """No way to run a MySQL client here (not the same as: the server is not reachable)."""
+
+
 def mysql_argument_spec():
     return dict(
-        mysql_transport=dict(type='str', default='auto', choices=['auto', 'container', 'direct']),
+        mysql_transport=dict(type='str', default='auto', choices=list(TRANSPORTS)),
+        mysql_client_image=dict(type='str'),
         mysql_service=dict(type='str', default='mysql'),
         mysql_host=dict(type='str'),
         mysql_port=dict(type='int'),
@@ -497,15 +505,32 @@ class _Pipeline(object):
             errf.close()
 
 
+def client_image(docker, stack, service='mysql'):
+    """An image of the installation that carries a MySQL client: the built-in MySQL service's, else the
+    DataFlux Func server's (the product's image ships mysqldump for its in-app backups)."""
+    for name in (service, 'server'):
+        try:
+            rows = docker.inspect('service', '%s_%s' % (stack, name))
+        except FuncError:
+            continue
+        spec = ((rows or [{}])[0].get('Spec') or {}).get('TaskTemplate') or {}
+        image = (spec.get('ContainerSpec') or {}).get('Image')
+        if image:
+            return image.split('@', 1)[0]
+    return None
+
+
 class MySQLClient(object):
     """One MySQL/MariaDB connection definition, used through the container or the host client."""
 
     def __init__(self, transport='direct', database=None, user=None, password=None, host=None, port=None,
-                 socket=None, container=None, docker=None, module=None):
-        if transport not in ('container', 'direct'):
-            raise FuncError('mysql transport must be container or direct, not %r' % (transport,))
+                 socket=None, container=None, docker=None, module=None, image=None):
+        if transport not in TRANSPORTS[1:]:
+            raise FuncError('mysql transport must be container, direct or docker_run, not %r' % (transport,))
         if transport == 'container' and (not container or docker is None):
             raise FuncError('The container transport needs a container and a DockerCLI')
+        if transport == 'docker_run' and (not image or docker is None):
+            raise NoClientError('The docker_run transport needs an image with a MySQL client and Docker')
         self.transport = transport
         self.database = database
         self.user = user
@@ -514,9 +539,26 @@ class MySQLClient(object):
         self.port = int(port) if port not in (None, '') else None
         self.socket = socket
         self.container = container
+        self.image = image
         self.docker = docker
         self.module = module
         self.commands = []
+
+    @classmethod
+    def to_server(cls, host, port=None, user=None, password=None, database=None, docker=None, image=None,
+                  transport='auto', module=None):
+        """A server reached over TCP from this host: the host's mysql client when it has one (direct), else a
+        short-lived client container of image on the host network (docker_run), so a managed host needs no
+        MySQL client (the README's promise: python3, PyYAML, Docker)."""
+        if transport in (None, '', 'auto'):
+            transport = 'direct' if find_binary(*CLIENT_NAMES) or not (docker and image) else 'docker_run'
+        if transport == 'direct' and not find_binary(*CLIENT_NAMES):
+            raise NoClientError('No MySQL client to reach %s:%s: neither mysql nor mariadb is on this host, and no '
+                                'image to run one from (mysql_client_image, or the installation\'s MySQL or '
+                                'DataFlux Func image). This says nothing about whether the server is reachable.'
+                                % (host, port or 3306))
+        return cls(transport, database=database, user=user, password=password, host=host, port=port,
+                   docker=docker, image=image, module=module)
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
@@ -574,8 +616,13 @@ class MySQLClient(object):
             raise FuncError('MYSQL_HOST is %r, a name that resolves only inside the stack network; the direct '
                             'transport cannot reach it from the host. Use mysql_transport=container (or auto), '
                             'or give mysql_host/mysql_port.' % host)
-        return cls('direct', database=database, user=user, password=password, host=host, port=port,
-                   socket=socket, module=module)
+        if socket:
+            return cls('direct', database=database, user=user, password=password, socket=socket, module=module)
+        image = params.get('mysql_client_image')
+        if transport in ('auto', 'docker_run') and not image and docker is not None and stack:
+            image = client_image(docker, stack, service)
+        return cls.to_server(host, port, user, password, database, docker=docker, image=image,
+                             transport=transport, module=module)
 
     # --- plumbing ----------------------------------------------------------------------------
     @property
@@ -585,6 +632,8 @@ class MySQLClient(object):
     def describe(self):
         if self.transport == 'container':
             return 'container %s' % self.container
+        if self.transport == 'docker_run':
+            return '%s:%s (client container of %s)' % (self.host, self.port or 3306, self.image)
         if self.socket:
             return 'socket %s' % self.socket
         return '%s:%s' % (self.host, self.port or 3306)
@@ -596,18 +645,22 @@ class MySQLClient(object):
         """(argv, stdin_prefix, cleanup). stdin_prefix must be written first to the process's stdin."""
         args = [str(a) for a in args]
         cnf = self._option_file()
-        if self.transport == 'container':
-            argv = self.docker.exec_argv(self.container, ['sh', '-c', CONTAINER_SCRIPT, 'sh', str(len(cnf)),
-                                                          program] + args)
-            shown = argv[:argv.index('sh')] + ['sh', '-c', '<option-file reader>', program,
-                                               '--defaults-extra-file=<tmp>'] + args
+        if self.transport in ('container', 'docker_run'):
+            script = ['sh', '-c', CONTAINER_SCRIPT, 'sh', str(len(cnf)), program] + args
+            if self.transport == 'container':
+                argv = self.docker.exec_argv(self.container, script)
+            else:
+                argv = self.docker.run_argv(self.image, script[1:], entrypoint='sh', network='host')
+            cut = argv.index(CONTAINER_SCRIPT) - 1
+            shown = argv[:cut] + ['-c', '<option-file reader>', program, '--defaults-extra-file=<tmp>'] + args
             self.commands.append(' '.join(shown))
             return argv, cnf, lambda: None
         names = {'mysql': ('mysql', 'mariadb'), 'mysqldump': ('mysqldump', 'mariadb-dump')}[program]
         binary = find_binary(*names)
         if not binary:
             raise FuncError('Neither %s nor %s was found on this host; install the MySQL/MariaDB client '
-                            '(Debian: apt-get install mariadb-client) or use mysql_transport=container.'
+                            '(Debian: apt-get install mariadb-client) or use mysql_transport=container or '
+                            'docker_run.'
                             % names)
         tmpdir = tempfile.mkdtemp(prefix='dff-mysql-')
         os.chmod(tmpdir, 0o700)
@@ -623,8 +676,9 @@ class MySQLClient(object):
         argv, prefix, cleanup = self._prepare(program, args)
         try:
             try:
-                proc = subprocess.run(argv, check=False, input=prefix + sql, capture_output=True, timeout=timeout,
-                                      env=self.docker.env if self.transport == 'container' else None)
+                proc = subprocess.run(argv, check=False, input=prefix + sql, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, timeout=timeout,
+                                      env=self._env())
             except subprocess.TimeoutExpired:
                 raise FuncError('%s did not finish within %s s (%s)' % (program, timeout, self.describe()))
             except OSError as exc:
@@ -639,6 +693,24 @@ class MySQLClient(object):
         return proc.stdout, err
 
     # --- API ---------------------------------------------------------------------------------
+    def check_runnable(self, program='mysql'):
+        """Raise NoClientError (naming what is missing) when program cannot be started this way; runs nothing."""
+        if self.transport == 'direct':
+            names = {'mysql': CLIENT_NAMES, 'mysqldump': ('mysqldump', 'mariadb-dump')}[program]
+            if not find_binary(*names):
+                raise NoClientError('%s is not on this host (neither %s); it is needed to reach MySQL %s. Install '
+                                    'the MySQL/MariaDB client, or use mysql_transport=docker_run (a client '
+                                    'container of the installation\'s image).'
+                                    % (program, ' nor '.join(names), self.describe()), missing_tool=program)
+        elif self.transport == 'docker_run':
+            rc, _out, _err = self.docker.run('image', 'inspect', '--format', '{{.Id}}', self.image, check=False)
+            if rc != 0:
+                raise NoClientError('The client image %s for mysql_transport=docker_run is not on this host.'
+                                    % self.image)
+
+    def _env(self):
+        return self.docker.env if self.transport in ('container', 'docker_run') else None
+
     def quote(self, value):
         return quote(value)
 
@@ -715,7 +787,7 @@ class MySQLClient(object):
         tail = b''
         digest = None
         try:
-            env = self.docker.env if self.transport == 'container' else None
+            env = self._env()
             if not compress:
                 # Plain: mysqldump writes straight into the file (the same data path as a dump by hand). This
                 # process follows the growing file meanwhile: it hashes what was written (from the page cache)
@@ -756,9 +828,12 @@ class MySQLClient(object):
                 if prefix:
                     dump.stdin.write(prefix)
                     dump.stdin.close()
-                comp = pipe.start(compress, compressor_argv(compress, compress_level), stdin=subprocess.PIPE,
-                                  stdout=fd)
-                sink = comp.stdin.fileno()
+                comp_argv = compressor_argv(compress, compress_level)
+                if comp_argv:
+                    comp = pipe.start(compress, comp_argv, stdin=subprocess.PIPE, stdout=fd)
+                    sink, zc = comp.stdin.fileno(), None
+                else:
+                    comp, sink, zc = None, fd, gzip_compressor(compress_level)
                 src = dump.stdout.fileno()
                 while True:
                     data = os.read(src, CHUNK)
@@ -766,14 +841,14 @@ class MySQLClient(object):
                         break
                     raw += len(data)
                     tail = (tail + data)[-512:]
-                    view = memoryview(data)
-                    while view:
-                        written = os.write(sink, view)
-                        view = view[written:]
+                    _write_all(sink, zc.compress(data) if zc else data)
                     if timeout and time.time() - start > timeout:
                         raise FuncError('mysqldump did not finish within %s s' % timeout)
                 dump.stdout.close()
-                comp.stdin.close()
+                if zc:
+                    _write_all(fd, zc.flush())
+                else:
+                    comp.stdin.close()
                 pipe.wait_all('mysqldump')
                 os.fsync(fd)
         except BaseException:
@@ -811,7 +886,7 @@ class MySQLClient(object):
         reader = None
         zf = None
         try:
-            env = self.docker.env if self.transport == 'container' else None
+            env = self._env()
             client = pipe.start('mysql', argv, stdin=subprocess.PIPE, stdout=out, env=env)
             sink = client.stdin
 
@@ -833,12 +908,8 @@ class MySQLClient(object):
                 reader = zf.open(member or zip_sql_member(zf, src))
                 read = reader.read
             elif fmt in ('gzip', 'zstd'):
-                dec = pipe.start('decompress', decompressor_argv(fmt, src), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE)
-                fdr = dec.stdout.fileno()
-
-                def read(n):
-                    return os.read(fdr, n)
+                reader = DecompressedReader(fmt, src)
+                read = reader.read
             else:
                 reader = open(src, 'rb')
                 read = reader.read
@@ -866,6 +937,9 @@ class MySQLClient(object):
                 send(merger.finish())
             else:
                 scanner.finish()
+            if isinstance(reader, DecompressedReader):
+                done, reader = reader, None
+                done.close()            # raises when the compressed data was damaged, before COMMIT is sent
             tail = '\nCOMMIT;\n' if single_transaction else '\n'
             if single_transaction:
                 tail += 'SET unique_checks=1;\nSET foreign_key_checks=1;\n'
@@ -876,7 +950,9 @@ class MySQLClient(object):
             pipe.kill()
             raise
         finally:
-            if reader is not None:
+            if isinstance(reader, DecompressedReader):
+                reader.close(check=False)
+            elif reader is not None:
                 reader.close()
             if zf is not None:
                 zf.close()
@@ -887,6 +963,12 @@ class MySQLClient(object):
         return scanner
 
 
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def zip_sql_member(zf, path='archive'):
     members = [n for n in zf.namelist() if n.endswith('.sql') and not n.endswith('/')]
     if len(members) != 1:
@@ -894,20 +976,45 @@ def zip_sql_member(zf, path='archive'):
     return members[0]
 
 
+COMPRESSIONS = ('none', 'auto', 'gzip', 'zstd')
+TOOL_HINT = {'zstd': 'Debian/Ubuntu: apt-get install zstd; EL: yum install zstd',
+             'gzip': 'Debian/Ubuntu: apt-get install gzip; EL: yum install gzip'}
+
+
+def resolve_compress(kind):
+    """auto -> zstd where the host has it, else gzip (which never needs a tool: see compressor_argv)."""
+    if kind == 'auto':
+        return 'zstd' if find_binary('zstd') else 'gzip'
+    return kind or 'none'
+
+
+def missing_tools(compress):
+    """Host tools that compress (none/auto/gzip/zstd) needs and this host lacks, as [(tool, hint)]."""
+    if resolve_compress(compress) == 'zstd' and not find_binary('zstd'):
+        return [('zstd', TOOL_HINT['zstd'])]
+    return []
+
+
 def compressor_argv(kind, level=None):
+    """argv of the compressor, or None for gzip on a host without a gzip binary (Python's zlib does it)."""
     if kind == 'gzip':
         binary = find_binary('gzip')
         lvl = level if level is not None else 1
-        if not binary:
-            raise FuncError('gzip was not found on this host (apt-get install gzip)')
-        return [binary, '-c', '-%d' % int(lvl)]
+        return [binary, '-c', '-%d' % int(lvl)] if binary else None
     if kind == 'zstd':
         binary = find_binary('zstd')
         lvl = level if level is not None else 3
         if not binary:
-            raise FuncError('zstd was not found on this host (Debian: apt-get install zstd)')
+            raise FuncError('zstd was not found on this host (%s), or use compress=gzip or auto'
+                            % TOOL_HINT['zstd'], missing_tool='zstd')
         return [binary, '-q', '-c', '-%d' % int(lvl)]
     raise FuncError('Unknown compression %r' % (kind,))
+
+
+def gzip_compressor(level=None):
+    """In-process gzip stream (same format as gzip -c) for hosts without the gzip binary."""
+    import zlib
+    return zlib.compressobj(int(level if level is not None else 1), zlib.DEFLATED, 31)
 
 
 def decompressor_argv(kind, path):
@@ -918,5 +1025,45 @@ def decompressor_argv(kind, path):
     else:
         raise FuncError('Unknown compression %r' % (kind,))
     if not binary:
-        raise FuncError('%s was not found on this host; it is needed to read %s' % (kind, path))
+        raise FuncError('%s was not found on this host; it is needed to read %s (%s)'
+                        % (kind, path, TOOL_HINT[kind]), missing_tool=kind)
     return [binary, '-dc', '-q', path] if kind == 'zstd' else [binary, '-dc', path]
+
+
+class DecompressedReader(object):
+    """read(n) over a gzip/zstd file: the host's gzip/zstd when present, Python's gzip module for gzip
+    otherwise. close() raises FuncError when the data was damaged."""
+
+    def __init__(self, kind, path):
+        self.path = path
+        self.proc = None
+        self.handle = None
+        if kind == 'gzip' and not find_binary('gzip'):
+            import gzip
+            self.handle = gzip.open(path, 'rb')
+        else:
+            self._err = tempfile.TemporaryFile()
+            self.proc = subprocess.Popen(decompressor_argv(kind, path), stdout=subprocess.PIPE, stderr=self._err)
+            self._fd = self.proc.stdout.fileno()
+
+    def read(self, n):
+        if self.handle is not None:
+            try:
+                return self.handle.read(n)
+            except (OSError, EOFError, ValueError) as exc:
+                raise FuncError('%s cannot be decompressed: %s' % (self.path, exc))
+        return os.read(self._fd, n)
+
+    def close(self, check=True):
+        if self.handle is not None:
+            self.handle.close()
+            return
+        self.proc.stdout.close()
+        if not check and self.proc.poll() is None:
+            self.proc.kill()
+        rc = self.proc.wait()
+        self._err.seek(0)
+        err = self._err.read().decode('utf-8', 'replace')
+        self._err.close()
+        if check and rc != 0:
+            raise FuncError('%s cannot be decompressed: %s' % (self.path, err.strip() or 'rc=%s' % rc))

@@ -14,7 +14,6 @@ Both transports prefix the first batch with the handshake (AUTH, SELECT), so a p
 round trip (direct) or one redis-cli process (container).
 """
 
-from __future__ import annotations
 
 import re
 import socket

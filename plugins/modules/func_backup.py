@@ -3,7 +3,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
 
 DOCUMENTATION = r'''
 ---
@@ -52,11 +51,14 @@ options:
   compress:
     description:
       - Compression of new dumps (also of the safety backup taken by O(state=restore)).
-      - V(zstd) is fast and small; V(gzip) is widely available; V(none) writes plain C(.sql).
+      - V(zstd) is fast and small and needs the C(zstd) tool on the host; V(gzip) uses the host's C(gzip) or,
+        where there is none, Python's own zlib, so it needs no tool; V(auto) is V(zstd) where the host has
+        C(zstd), else V(gzip); V(none) writes plain C(.sql). Every tool a dump needs is checked before
+        anything is written, in check mode too.
       - A plain C(.sql) in the in-app backup directory stops DataFlux Func's own count-based pruning (an
         upstream bug); O(state=prune) prunes the in-app backups too.
     type: str
-    choices: [none, gzip, zstd]
+    choices: [none, auto, gzip, zstd]
     default: none
   compress_level:
     description:
@@ -301,12 +303,12 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
-    FuncError, atomic_write, fail_from, fsync_dir, sha256_file)
+    FuncError, atomic_write, fail_from, fsync_dir, sha256_file, zone)
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, parse_size
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
-    DumpScanner, MySQLClient, decompressor_argv, detect_format, mysql_argument_spec, quote_ident,
-    zip_sql_member)
+    COMPRESSIONS, DecompressedReader, DumpScanner, MySQLClient, detect_format, missing_tools, mysql_argument_spec,
+    quote_ident, resolve_compress, zip_sql_member)
 
 PREFIX = 'dataflux-func-sqldump-'
 NAME_RE = re.compile(r'^dataflux-func-sqldump-(\d{8})-(\d{6})\.(sql|sql\.gz|sql\.zst|zip)$')
@@ -321,14 +323,6 @@ class _Terminated(BaseException):
 
 def _on_term(signum, frame):
     raise _Terminated('terminated by signal %d' % signum)
-
-
-def tzinfo_for(name):
-    try:
-        from zoneinfo import ZoneInfo
-        return ZoneInfo(name)
-    except Exception:
-        return None
 
 
 def backup_name(now, tz, compress):
@@ -457,7 +451,7 @@ class Backup(object):
             self.config = self.installation.effective_config('server')
         except FuncError:
             self.config = {}
-        self.tz = tzinfo_for(self.config.get('TIMEZONE') or 'Asia/Shanghai')
+        self.tz = zone(self.config.get('TIMEZONE') or 'Asia/Shanghai')
         self.backup_dir = self.params['backup_dir'] or self.installation.path('sqldump_dir')
         self.client = None
         self.commands = []
@@ -516,7 +510,13 @@ class Backup(object):
     def dump(self, check_mode=False):
         p = self.params
         client = self.connect()
-        compress = p['compress']
+        compress = resolve_compress(p['compress'])
+        # every tool this dump needs, checked before anything is written (check mode included)
+        client.check_runnable('mysqldump')
+        for tool, hint in missing_tools(compress):
+            raise FuncError('%s is not on this host; it is needed to write a %s-compressed backup (%s). Install it, '
+                            'or use compress=auto or gzip (gzip needs no tool).' % (tool, compress, hint),
+                            missing_tool=tool)
         if client.transport == 'direct' and p['check_privileges']:
             missing = client.missing_privileges()
             if missing:
@@ -598,20 +598,21 @@ class Backup(object):
                 handle.seek(max(0, size - 512))
                 scanner.tail = handle.read(512)
         else:
-            import subprocess
-            proc = subprocess.Popen(decompressor_argv(fmt, src), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            first = True
-            while True:
-                data = proc.stdout.read(1024 * 1024)
-                if not data:
-                    break
-                if first:
-                    scanner.feed(data[:65536])
-                    first = False
-                scanner.tail = (scanner.tail + data)[-512:]
-            err = proc.stderr.read().decode('utf-8', 'replace')
-            if proc.wait() != 0:
-                raise FuncError('%s cannot be decompressed: %s' % (src, err.strip()))
+            reader = DecompressedReader(fmt, src)
+            try:
+                first = True
+                while True:
+                    data = reader.read(1024 * 1024)
+                    if not data:
+                        break
+                    if first:
+                        scanner.feed(data[:65536])
+                        first = False
+                    scanner.tail = (scanner.tail + data)[-512:]
+            except BaseException:
+                reader.close(check=False)
+                raise
+            reader.close()
         if scanner.is_mysqldump and not scanner.completed:
             raise FuncError('%s has no mysqldump completion trailer ("-- Dump completed"): it is incomplete and '
                             'is not restored' % src)
@@ -774,7 +775,7 @@ def main():
     argument_spec.update(dict(
         state=dict(type='str', default='dump', choices=['dump', 'restore', 'inventory', 'prune']),
         backup_dir=dict(type='path', aliases=['dest_dir']),
-        compress=dict(type='str', default='none', choices=['none', 'gzip', 'zstd']),
+        compress=dict(type='str', default='none', choices=list(COMPRESSIONS)),
         compress_level=dict(type='int'),
         extended_insert=dict(type='bool', default=False),
         check_privileges=dict(type='bool', default=True),

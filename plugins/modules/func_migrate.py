@@ -3,7 +3,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
 
 DOCUMENTATION = r'''
 ---
@@ -145,7 +144,7 @@ def stop_services(module, inst, docker):
 
 def verify_data(module, inst, docker):
     source = MySQLClient.for_installation(module, inst, docker, {'mysql_transport': 'auto'})
-    target = target_mysql(module.params)
+    target = target_mysql(module.params, docker=docker)
     src_tables = {n for n, t in source.tables().items() if t != 'VIEW'}
     dst_tables = {n for n, t in target.tables().items() if t != 'VIEW'}
     problems = []
@@ -220,8 +219,8 @@ def remove_builtin(module, inst):
     return result
 
 
-def verify_target(module):
-    target = target_mysql(module.params)
+def verify_target(module, docker):
+    target = target_mysql(module.params, docker=docker)
     got = settings(target)
     expect = module.params['expect'] or {}
     wrong = {k: {'expected': v, 'found': got.get(k)} for k, v in expect.items()
@@ -261,7 +260,7 @@ def main():
         elif action == 'remove_builtin':
             result = remove_builtin(module, inst)
         else:
-            result = verify_target(module)
+            result = verify_target(module, docker)
     except FuncError as exc:
         exc.details.setdefault('commands', list(docker.commands))
         fail_from(module, exc, secrets)

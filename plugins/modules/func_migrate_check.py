@@ -3,7 +3,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
 
 DOCUMENTATION = r'''
 ---
@@ -185,7 +184,7 @@ def run(module):
         source.update(source_facts(module, inst, docker, problems))
     result['source'] = source
     app_name = str(config.get('APP_NAME') or 'DataFluxFunc')
-    result['mysql'] = check_mysql(p, problems, notes, source.get('func_id'), in_use=switched)
+    result['mysql'] = check_mysql(p, problems, notes, source.get('func_id'), in_use=switched, docker=docker)
     result['redis'] = check_redis(p, problems, notes, warnings, p['redis_min_maxmemory'], app_name,
                                   migrated=switched)
     for warning in warnings:
@@ -198,7 +197,7 @@ def run(module):
         return result
     if result['mysql'].get('database_state') == 'missing' and p['create_database']:
         if not module.check_mode:
-            client = target_mysql(p, database='')
+            client = target_mysql(p, database='', docker=docker)
             client.execute('CREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
                            % quote_ident(p['mysql_database']))
         result.update(changed=True, database_created=True)

@@ -32,6 +32,13 @@ def test_ruff():
     assert rc == 0, out
 
 
+def test_plugins_run_on_python36():
+    """Modules and module_utils run on the managed host, where Python may be 3.6 (EL8, Alibaba Cloud Linux 3)."""
+    rc, out = run([os.path.join(BIN, 'vermin'), '-t=3.6-', '--violations', '--no-tips', 'plugins/'])
+    assert rc == 0, out
+    assert 'Minimum required versions: 3.6' in out or 'No known' in out, out
+
+
 def test_ansible_lint_production_profile():
     rc, out = run([os.path.join(BIN, 'ansible-lint'), '--offline', 'roles', 'playbooks'])
     assert rc == 0, out[-6000:]

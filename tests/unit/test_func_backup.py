@@ -6,7 +6,7 @@ from ansible_collections.dataflux.func.plugins.modules import func_backup as fb
 
 
 def test_backup_name_follows_upstream_pattern():
-    tz = fb.tzinfo_for('Asia/Shanghai')
+    tz = fb.zone('Asia/Shanghai')
     name = fb.backup_name(0, tz, 'zstd')
     assert name == 'dataflux-func-sqldump-19700101-080000.sql.zst'
     assert fb.backup_name(0, tz, 'none').endswith('080000.sql')
@@ -43,7 +43,7 @@ def test_retention_never_deletes_newest_valid():
 
 
 def test_scan_dir_kinds(tmp_path):
-    tz = fb.tzinfo_for('UTC')
+    tz = fb.zone('UTC')
     names = ['dataflux-func-sqldump-20240101-000000.sql', 'dataflux-func-sqldump-20240101-010000.sql',
              'dataflux-func-sqldump-20240101-020000.sql.zst', 'dataflux-func-sqldump-20240101-030000.zip',
              'other.sql', '.dataflux-func-sqldump-20240101-040000.sql.123.tmp']

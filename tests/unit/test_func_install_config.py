@@ -117,3 +117,31 @@ def test_restart_services_for_layouts():
     assert func_config.restart_services_for(['LOG_LEVEL'], legacy) == [
         'server', 'worker-0', 'worker-1-6', 'worker-7', 'worker-8-9', 'beat']
     assert func_config.restart_services_for([], legacy) == []
+
+
+OFFICIAL = ("# Pre-generated config:\nSECRET          : 0123456789abcdef\nMYSQL_HOST      : mysql\n"
+            "MYSQL_PASSWORD  : fedcba9876543210\nREDIS_PASSWORD  : ''\nREDIS_USE_TLS   : false\n\n"
+            "# Auto Setup:\nAUTO_SETUP: true\n")
+
+
+def test_update_keeps_the_installers_comments_and_lines():
+    import yaml
+    from ansible_collections.dataflux.func.plugins.module_utils._func_install import update_user_config_text
+    config = yaml.safe_load(OFFICIAL)
+    assert update_user_config_text(OFFICIAL, dict(config)) == OFFICIAL        # nothing changed: byte for byte
+    config.update(LOG_LEVEL='DEBUG', MYSQL_HOST='db.example')
+    del config['AUTO_SETUP']
+    text = update_user_config_text(OFFICIAL, config)
+    assert yaml.safe_load(text) == config
+    assert text.startswith('# Pre-generated config:\nSECRET          : 0123456789abcdef\n')
+    assert 'MYSQL_PASSWORD  : fedcba9876543210\n' in text and '# Auto Setup:' in text
+    assert 'AUTO_SETUP' not in text.replace('# Auto Setup', '')
+    assert text.endswith('LOG_LEVEL: DEBUG\n')
+
+
+def test_update_gives_up_on_what_it_cannot_edit_line_by_line():
+    from ansible_collections.dataflux.func.plugins.module_utils._func_install import update_user_config_text
+    import yaml
+    text = update_user_config_text('{A: 1, B: 2}\n', {'A': 2, 'B': 2})               # flow mapping: rewritten
+    assert text is None or yaml.safe_load(text) == {'A': 2, 'B': 2}
+    assert update_user_config_text('- a\n', {'A': 1}) is None                       # not a mapping

@@ -1,5 +1,6 @@
 """Pure logic of the MySQL client: quoting, option files, grants, dump scanning, XML rows."""
 import gzip
+import os
 import zipfile
 
 import pytest
@@ -194,3 +195,103 @@ def test_container_transport_uses_socket_only_inside_the_mysql_service():
     assert (external.host, external.port) == ('10.1.2.3', 3306)
     direct = MySQLClient.for_installation(None, _FakeInstallation('10.1.2.3'), _FakeDocker(), {})
     assert (direct.transport, direct.host) == ('direct', '10.1.2.3')
+
+
+# --- a managed host with nothing but python3, PyYAML and Docker --------------------------------------------
+@pytest.fixture
+def bare_path(tmp_path, monkeypatch):
+    """PATH with no gzip, zstd, mysql or mariadb (docker is not needed by these tests)."""
+    empty = tmp_path / 'bin'
+    empty.mkdir()
+    monkeypatch.setenv('PATH', str(empty))
+    return empty
+
+
+def test_gzip_without_the_gzip_tool_round_trips(bare_path, tmp_path):
+    assert m.compressor_argv('gzip') is None
+    assert m.resolve_compress('auto') == 'gzip'
+    assert m.missing_tools('gzip') == [] and m.missing_tools('auto') == []
+    data = b''.join(b"INSERT INTO `t` VALUES (%d,'%s');\n" % (i, b'x' * (i % 97)) for i in range(20000))
+    zc = m.gzip_compressor()
+    path = tmp_path / 'd.sql.gz'
+    path.write_bytes(zc.compress(data) + zc.flush())
+    assert gzip.decompress(path.read_bytes()) == data            # what `gzip -dc` would read
+    assert m.detect_format(str(path)) == 'gzip'
+    reader = m.DecompressedReader('gzip', str(path))
+    got = b''
+    while True:
+        piece = reader.read(4096)
+        if not piece:
+            break
+        got += piece
+    reader.close()
+    assert got == data
+
+
+def test_damaged_gzip_is_an_error_without_the_tool(bare_path, tmp_path):
+    path = tmp_path / 'bad.sql.gz'
+    path.write_bytes(gzip.compress(os.urandom(100000))[:2000])
+    reader = m.DecompressedReader('gzip', str(path))
+    with pytest.raises(FuncError, match='cannot be decompressed'):
+        while reader.read(4096):
+            pass
+
+
+def test_zstd_without_the_tool_is_named(bare_path):
+    assert m.missing_tools('zstd') == [('zstd', m.TOOL_HINT['zstd'])]
+    with pytest.raises(FuncError, match='zstd was not found'):
+        m.compressor_argv('zstd')
+    with pytest.raises(FuncError, match='zstd was not found'):
+        m.decompressor_argv('zstd', '/x.sql.zst')
+
+
+class _RunOnlyDocker(object):
+    docker_cli = 'docker'
+    env = {'PATH': '/usr/bin'}
+
+    def run_argv(self, image, argv, entrypoint=None, network=None):
+        from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
+        return DockerCLI.run_argv(self, image, argv, entrypoint=entrypoint, network=network)
+
+
+def test_no_client_on_the_host_uses_a_client_container(bare_path):
+    client = m.MySQLClient.to_server('10.0.0.5', 3306, 'func', 's3cret-pw', 'dataflux_func', docker=_RunOnlyDocker(),
+                                     image='mariadb:10.11')
+    assert client.transport == 'docker_run'
+    argv, stdin, _cleanup = client._prepare('mysql', ['-e', 'SELECT 1'])
+    assert argv[:6] == ['docker', 'run', '--rm', '-i', '--log-driver', 'none']
+    assert ['--network', 'host'] == argv[argv.index('--network'):argv.index('--network') + 2]
+    assert 'mariadb:10.11' in argv and 's3cret-pw' not in ' '.join(argv)
+    assert b's3cret-pw' in stdin                                  # the option file travels on stdin only
+    assert 's3cret-pw' not in ' '.join(client.commands)
+
+
+def test_no_client_and_no_image_says_so(bare_path):
+    with pytest.raises(m.NoClientError, match='neither mysql nor mariadb is on this host'):
+        m.MySQLClient.to_server('10.0.0.5', 3306, 'func', 'pw', 'db', docker=None, image=None)
+    client = m.MySQLClient('direct', host='10.0.0.5', user='u')
+    with pytest.raises(m.NoClientError, match='mysqldump is not on this host'):
+        client.check_runnable('mysqldump')
+
+
+def test_decompressed_reader_with_the_tools(tmp_path):
+    """The same reader over the host's gzip binary (this machine has one): data intact, damage reported."""
+    data = os.urandom(300000)
+    good, bad = tmp_path / 'g.sql.gz', tmp_path / 'b.sql.gz'
+    good.write_bytes(gzip.compress(data))
+    bad.write_bytes(gzip.compress(data)[:5000])
+    reader = m.DecompressedReader('gzip', str(good))
+    assert reader.proc is not None
+    got = b''
+    while True:
+        piece = reader.read(65536)
+        if not piece:
+            break
+        got += piece
+    reader.close()
+    assert got == data
+    reader = m.DecompressedReader('gzip', str(bad))
+    while reader.read(65536):
+        pass
+    with pytest.raises(FuncError, match='cannot be decompressed'):
+        reader.close()
