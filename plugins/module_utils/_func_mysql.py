@@ -586,7 +586,6 @@ class MySQLClient(object):
         stack = getattr(installation, 'stack_name', None)
 
         if transport == 'auto':
-            transport = 'direct'
             if host == BUILTIN_SERVICE_HOST and docker is not None and stack:
                 try:
                     services = docker.stack_services(stack)
@@ -619,7 +618,8 @@ class MySQLClient(object):
         if socket:
             return cls('direct', database=database, user=user, password=password, socket=socket, module=module)
         image = params.get('mysql_client_image')
-        if transport in ('auto', 'docker_run') and not image and docker is not None and stack:
+        wants_image = transport == 'docker_run' or (transport == 'auto' and not find_binary(*CLIENT_NAMES))
+        if wants_image and not image and docker is not None and stack:
             image = client_image(docker, stack, service)
         return cls.to_server(host, port, user, password, database, docker=docker, image=image,
                              transport=transport, module=module)
