@@ -1,8 +1,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-
-
 class ModuleDocFragment(object):
     # The standard attribute descriptions, written once; modules add support and details.
     DOCUMENTATION = r'''

@@ -2,8 +2,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-
-
 class ModuleDocFragment(object):
     """Options that locate a DataFlux Func installation and the Docker CLI (dataflux.func.install)."""
 

@@ -1,8 +1,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-
-
 class ModuleDocFragment(object):
     # The external (target) MySQL and Redis of a migration (plugins/module_utils/_func_migrate.py
     # target_argument_spec()), shared by func_migrate_check and func_migrate.
@@ -34,8 +32,8 @@ options:
   mysql_client_image:
     description:
       - Image that carries a MySQL client, run as a short-lived container on the host network to reach the
-        external MySQL when the managed host has no C(mysql)/C(mariadb) client (the usual case: managed hosts
-        need only python3, PyYAML and Docker). Default the image of the stack's MySQL service, else of its
+        external MySQL when the managed host has no C(mysql)/C(mariadb) client (the usual case, since managed
+        hosts need only python3, PyYAML and Docker). Default the image of the stack's MySQL service, else of its
         server service. Not used when the host has a client.
     type: str
   redis_host:

@@ -2,8 +2,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-
-
 class ModuleDocFragment(object):
     # MySQL connection options (plugins/module_utils/_func_mysql.py mysql_argument_spec()).
     DOCUMENTATION = r'''

@@ -3,7 +3,6 @@
 # Copyright: dataflux.func contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-
 DOCUMENTATION = r'''
 ---
 module: func_config
