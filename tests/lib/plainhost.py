@@ -3,7 +3,7 @@
 The images (tests/images/plain, built by scripts/build-images --only plain) hold exactly what the README promises
 a managed host has (Python 3 + PyYAML, Docker CLI and engine) plus what any cloud host has (sudo, the non-root
 user ops with passwordless sudo, coreutils, iproute2, procps): no zstd, pigz, MySQL/Redis clients or sshfs. A
-host runs NON-privileged like dff-test/dind:1 (all capabilities but SYS_RESOURCE, seccomp unconfined); its
+host runs NON-privileged like the DinD hosts of molecule/ha (all capabilities but SYS_RESOURCE, seccomp unconfined); its
 entrypoint starts root's dockerd.
 
 Standard library + the docker CLI only: also imported by a second venv with an older ansible-core.
