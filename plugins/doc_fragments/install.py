@@ -12,6 +12,8 @@ options:
       - Directory of the DataFlux Func installation (holds C(docker-stack.yaml) and C(data/)).
       - When not set, the directory recorded in C(/etc/dataflux-func) (C(INSTALLED_DIR=...)) by an earlier
         install is used, else C(/usr/local/dataflux-func), like the official C(run-portable.sh).
+      - Must be absolute; it is normalised. C(/) and system directories (C(/usr), C(/etc), C(/var), C(/root),
+        C(/home), C(/tmp) itself, ...) are refused before anything happens, whatever the marker file says.
     type: path
   stack_name:
     description:

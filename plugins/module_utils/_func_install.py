@@ -70,6 +70,85 @@ CONFIG_DEFAULTS = {
     '_WEB_LOCALHOST_AUTH_TOKEN_PATH': '/data/localhost-auth-token',
 }
 
+# Every top-level key of DataFlux Func 5.1.7's config.yaml (the names only; 5.1.6 has the same). func_config refuses
+# other keys unless allow_unknown_keys (or they start with CUSTOM_, which the product passes through).
+KNOWN_CONFIG_KEYS = frozenset([
+    'APP_NAME', 'AUTO_SETUP', 'AUTO_SETUP_ADMIN_PASSWORD', 'AUTO_SETUP_ADMIN_USERNAME', 'AUTO_SETUP_AK_ID',
+    'AUTO_SETUP_AK_SECRET', 'BAD_SINGIN_TEMPORARILY_LOCK_COUNT', 'BAD_SINGIN_TEMPORARILY_LOCK_MAX_WAIT',
+    'CONFIG_FILE_PATH', 'CONFIG_FROM_ENV_PREFIX', 'CUSTOM_CONFIG_PREFIX', 'DB_AUTO_BACKUP_DIR',
+    'DB_AUTO_BACKUP_LIMIT', 'DB_AUTO_BACKUP_SIZE_LIMIT', 'DISABLE_INTEGRATED_SIGNIN', 'DOWNLOAD_TEMP_ROOT_FOLDER',
+    'GUANCE_FUNC_BASE_URL', 'LOG_CONSOLE_COLOR', 'LOG_FILE_FORMAT', 'LOG_FILE_PATH', 'LOG_LEVEL', 'MODE',
+    'MYSQL_DATABASE', 'MYSQL_HOST', 'MYSQL_PASSWORD', 'MYSQL_PORT', 'MYSQL_USER', 'REDIS_AUTH_TYPE',
+    'REDIS_DATABASE', 'REDIS_HOST', 'REDIS_PASSWORD', 'REDIS_PORT', 'REDIS_TS_MAX_AGE', 'REDIS_TS_MAX_PERIOD',
+    'REDIS_TS_MIN_INTERVAL', 'REDIS_USER', 'REDIS_USE_TLS', 'RESOURCE_ROOT_PATH', 'SECRET', 'TIMEZONE',
+    'UPLOAD_TEMP_ROOT_FOLDER', 'WEB_BASE_URL', 'WEB_BIND', 'WEB_CORS_CREDENTIALS', 'WEB_CORS_ORIGIN',
+    'WEB_INNER_BASE_URL', 'WEB_PORT', '_BEAT_LOCK_EXPIRE', '_CLIENT_CONFLICT_EXPIRES',
+    '_CONNECTOR_CHECK_TASK_TIMEOUT', '_CONNECTOR_QUERY_TASK_TIMEOUT', '_CRON_EXPR_AUTO_BACKUP_DB',
+    '_CRON_EXPR_AUTO_CLEAN', '_CRON_EXPR_CRON_JOB_STARTER', '_CRON_EXPR_FLUSH_DATA_BUFFER',
+    '_CRON_EXPR_RELOAD_DATA_MD5_CACHE', '_CRON_EXPR_SYSTEM_METRIC', '_CRON_EXPR_UPDATE_WORKER_QUEUE_LIMIT',
+    '_CRON_JOB_STARTER_FETCH_BULK_COUNT', '_DBDATA_LOG_CACHE_TABLE_LIST', '_DBDATA_TABLE_EXPIRE_MAP',
+    '_DBDATA_TABLE_LIMIT_MAP', '_DB_AUTO_BACKUP_PREFIX', '_DEPRECATED_CACHE_KEY_LIST',
+    '_DEPRECATED_CACHE_KEY_PATTERN_LIST', '_DEPRECATED_TABLE_LIST', '_DISABLE_DB_AUTO_BACKUP',
+    '_DISABLE_INIT_SCRIPTS', '_DISABLE_PRE_RUN_SCRIPTS', '_DISABLE_SETUP', '_DISABLE_STARTUP_TASKS',
+    '_EXTRA_PYTHON_PACKAGE_INSTALL_DIR', '_FILE_STORE_ROOT_DIR', '_FUNC_ARGUMENT_PLACEHOLDER_LIST',
+    '_FUNC_EXPORT_FILENAME', '_FUNC_IMPORT_CONFIRM_TIMEOUT', '_FUNC_TASK_CALL_CHAIN_LIMIT',
+    '_FUNC_TASK_CONNECTOR_POOL_SIZE', '_FUNC_TASK_DISTRIBUTION_RANGE', '_FUNC_TASK_EXPIRES_DEFAULT',
+    '_FUNC_TASK_EXPIRES_MAX', '_FUNC_TASK_EXPIRES_MIN', '_FUNC_TASK_QUEUE_ASYNC_API', '_FUNC_TASK_QUEUE_CRON_JOB',
+    '_FUNC_TASK_QUEUE_DEBUGGER', '_FUNC_TASK_QUEUE_DEFAULT', '_FUNC_TASK_QUEUE_SUB_HANDLER',
+    '_FUNC_TASK_QUEUE_WEBSOCKET_HANDLER', '_FUNC_TASK_THREAD_POOL_SIZE_DEFAULT', '_FUNC_TASK_TIMEOUT_ASYNC_API',
+    '_FUNC_TASK_TIMEOUT_DEBUGGER', '_FUNC_TASK_TIMEOUT_DEFAULT', '_FUNC_TASK_TIMEOUT_MAX', '_FUNC_TASK_TIMEOUT_MIN',
+    '_HTTP_AUTH_NONCE_MAX_AGE', '_INIT_DATAFLUX_FUNC_ID_LOCK_AGE', '_INIT_SCRIPTS_LOCK_AGE', '_IS_INSTALLED',
+    '_IS_STREAKING', '_LRU_FUNC_CACHE_LIMIT', '_LRU_FUNC_CACHE_MAX_AGE', '_LRU_FUNC_RESULT_CACHE_LIMIT',
+    '_LRU_FUNC_RESULT_CACHE_MAX_AGE', '_MONITOR_MATCHED_ROUTE_EXPIRES', '_MONITOR_REPORT_EXPIRES',
+    '_MONITOR_REPORT_INTERVAL', '_MONITOR_SLOW_API_COUNT_EXPIRES', '_MYSQL_CHARSET',
+    '_MYSQL_CONNECTION_LIMIT_SERVER', '_MYSQL_CONNECTION_LIMIT_WORKER', '_MYSQL_CONNECT_TIMEOUT',
+    '_MYSQL_POOL_MAX_USAGE', '_MYSQL_POOL_RECYCLE_TIMEOUT', '_MYSQL_READ_TIMEOUT', '_MYSQL_TIMEZONE',
+    '_MYSQL_WRITE_TIMEOUT', '_NODE_UV_THREADPOOL_SIZE', '_OFFICIAL_SCRIPT_MARKET_ID', '_OFFICIAL_SCRIPT_MARKET_URL',
+    '_PRE_RUN_SCRIPT_DIR', '_RECENT_CRON_JOB_TRIGGERED_EXPIRES', '_RECENT_CRON_JOB_TRIGGERED_LIMIT',
+    '_SCRIPT_EXPORT_META_FILE', '_SCRIPT_EXPORT_NOTE_FILE', '_SCRIPT_EXPORT_SCRIPT_SET_DIR',
+    '_SCRIPT_MARKET_ALIYUN_OSS_REPO_DIR', '_SCRIPT_MARKET_CHANGELOG_FILE', '_SCRIPT_MARKET_CHANGELOG_INFO_FILE',
+    '_SCRIPT_MARKET_GIT_REPO_DIR', '_SCRIPT_MARKET_HTTP_SERVICE_REPO_DIR', '_SCRIPT_MARKET_META_FILE',
+    '_SCRIPT_MARKET_OPERATION_LOCK_AGE', '_SCRIPT_MARKET_OPERATION_LOCK_WAIT_AGE', '_SCRIPT_MARKET_README_FILE',
+    '_SCRIPT_MARKET_SCRIPT_SET_DIR', '_SCRIPT_MARKET_TOKEN_FILE', '_SELF_MONITOR_GUANCE_LOGGING_SPLIT_BYTES',
+    '_SELF_MONITOR_GUANCE_MEASUREMENT_CACHE_DB', '_SELF_MONITOR_GUANCE_MEASUREMENT_CRON_JOB',
+    '_SELF_MONITOR_GUANCE_MEASUREMENT_DB_TABLE', '_SELF_MONITOR_GUANCE_MEASUREMENT_DELAY_QUEUE',
+    '_SELF_MONITOR_GUANCE_MEASUREMENT_ENTITY', '_SELF_MONITOR_GUANCE_MEASUREMENT_FUNC_CALL',
+    '_SELF_MONITOR_GUANCE_MEASUREMENT_TASK_RECORD', '_SELF_MONITOR_GUANCE_MEASUREMENT_TASK_RECORD_FUNC',
+    '_SELF_MONITOR_GUANCE_MEASUREMENT_WORKER_QUEUE', '_STARTUP_CRON_JOB_ID_PREFIX', '_STARTUP_SCRIPT_SET_ID',
+    '_SUB_BUFFER_LIMIT', '_SUB_RECENT_CONSUME_EXPIRE', '_TASK_EXPIRES_DEFAULT',
+    '_TASK_FLUSH_DATA_BUFFER_BULK_COUNT', '_TASK_FLUSH_DATA_BUFFER_TIMES', '_TASK_FLUSH_DATA_TIMEOUT',
+    '_TASK_QUEUE_DEFAULT', '_TASK_RECORD_FUNC_LIMIT_ASYNC_API', '_TASK_RECORD_FUNC_LIMIT_CONNECTOR',
+    '_TASK_RECORD_FUNC_LIMIT_CRON_JOB', '_TASK_RECORD_FUNC_LIMIT_CRON_JOB_BY_DEPLOY',
+    '_TASK_RECORD_FUNC_LIMIT_DIRECT', '_TASK_RECORD_FUNC_LIMIT_INTEGRATION', '_TASK_RECORD_FUNC_LIMIT_SYNC_API',
+    '_TASK_RECORD_LIMIT_DEFAULT', '_TASK_RECORD_LIMIT_MAX', '_TASK_RECORD_LIMIT_MIN',
+    '_TASK_RECORD_PRINT_LOG_LINE_LIMIT', '_TASK_RECORD_PRINT_LOG_TOTAL_LIMIT_HEAD',
+    '_TASK_RECORD_PRINT_LOG_TOTAL_LIMIT_TAIL', '_TASK_RESULT_WAIT_TIMEOUT_MAX', '_TASK_TIMEOUT_DEFAULT',
+    '_UPDATE_OFFICIAL_SCRIPT_MARKET_LOCK_AGE', '_UPLOAD_FILE_EXPIRES', '_WEB_AK_ID_HEADER', '_WEB_AK_NONCE_HEADER',
+    '_WEB_AK_NONCE_TTL', '_WEB_AK_SIGN_HEADER', '_WEB_AK_TIMESTAMP_DIFF_LIMIT', '_WEB_AK_TIMESTAMP_HEADER',
+    '_WEB_AUTH_COOKIE', '_WEB_AUTH_EXPIRES', '_WEB_AUTH_HEADER', '_WEB_AUTH_LOCAL_STORAGE', '_WEB_AUTH_QUERY',
+    '_WEB_CAPTCHA_EXPIRES', '_WEB_CLIENT_APP_PATH', '_WEB_CLIENT_ID_COOKIE', '_WEB_CLIENT_ID_HEADER',
+    '_WEB_CLIENT_LANGUAGE_COOKIE', '_WEB_CLIENT_LOCALE_COOKIE', '_WEB_CLIENT_TIME_HEADER',
+    '_WEB_DRY_RUN_MODE_HEADER', '_WEB_IS_CACHED_HEADER', '_WEB_LOCALHOST_AUTH_TOKEN_HEADER',
+    '_WEB_LOCALHOST_AUTH_TOKEN_PATH', '_WEB_PAGE_SIZE_COOKIE', '_WEB_PULL_LOG_TRACE_ID', '_WEB_REQUEST_COST_HEADER',
+    '_WEB_REQUEST_TIME_HEADER', '_WEB_RESPONSE_TIME_HEADER', '_WEB_SERVER_RELEASE_TIMESTAMP_HEADER',
+    '_WEB_SERVER_VERSION_HEADER', '_WEB_TRACE_ID_HEADER', '_WORKER_CONCURRENCY', '_WORKER_FETCH_TASK_TIMEOUT',
+    '_WORKER_PROCESS_CONSUME_LIMIT', '_WORKER_QUEUE_COUNT', '_WORKER_QUEUE_LIMIT_MIN',
+    '_WORKER_QUEUE_LIMIT_SCALE_CRON_JOB', '__REMAP'])
+
+
+def unknown_config_keys(keys, known_also=()):
+    """[(key, suggestion or None)] for keys DataFlux Func does not know (CUSTOM_* keys are the product's own
+    pass-through and always known; known_also: keys the file already has)."""
+    import difflib
+    out = []
+    for key in keys:
+        if key in KNOWN_CONFIG_KEYS or key in known_also or str(key).startswith('CUSTOM_'):
+            continue
+        close = difflib.get_close_matches(str(key), sorted(KNOWN_CONFIG_KEYS), n=1, cutoff=0.75)
+        out.append((key, close[0] if close else None))
+    return out
+
+
 # Keys that identify an installation and must never be regenerated or dropped by a merge.
 PRESERVED_KEYS = ('SECRET', '_IS_INSTALLED', 'MYSQL_PASSWORD', 'REDIS_PASSWORD')
 
@@ -179,6 +258,32 @@ def parse_size(value):
     return int(number * 1024 ** ' KMGT'.index(unit or ' ')) if unit else int(number)
 
 
+# Directories an installation may never be (nor, for uninstall, be removed as): / and the system's own.
+SYSTEM_DIRS = frozenset(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32',
+                         '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr',
+                         '/usr/bin', '/usr/lib', '/usr/local', '/usr/local/bin', '/usr/sbin', '/usr/share', '/var',
+                         '/var/lib', '/var/log', '/var/tmp', '/data'])
+
+
+def check_path(value, option, must_be_dir=False):
+    """value as an absolute, normalised path; FuncError naming option when it is relative, empty or odd."""
+    text = '' if value is None else str(value)
+    if not text or any(c in text for c in '\0\n\r'):
+        raise FuncError('%s must be an absolute path, not %r' % (option, value))
+    if not os.path.isabs(text):
+        raise FuncError('%s must be an absolute path (starting with /), not %r: a relative path would depend on '
+                        'the directory the module happens to run in' % (option, value))
+    return os.path.normpath(text).replace('//', '/')
+
+
+def guard_install_dir(value, option='install_dir'):
+    path = check_path(value, option)
+    if path in SYSTEM_DIRS:
+        raise FuncError('%s is %s, a system directory: DataFlux Func needs a directory of its own (the default is '
+                        '%s); nothing was changed.' % (option, path, DEFAULT_INSTALL_DIR))
+    return path
+
+
 class Installation(object):
     """Paths and configuration of one installation. Pure data + file I/O, no Docker."""
 
@@ -186,7 +291,8 @@ class Installation(object):
         recorded = read_marker(marker_path)
         self.marker_path = marker_path
         self.recorded_install_dir = recorded
-        self.install_dir = os.path.normpath(install_dir or recorded or DEFAULT_INSTALL_DIR)
+        self.install_dir = guard_install_dir(install_dir or recorded or DEFAULT_INSTALL_DIR,
+                                             'install_dir' if install_dir else 'the marker %s' % marker_path)
         self.stack_name = stack_name
 
     # Paths of the maintenance guide (sections 3-7).

@@ -84,32 +84,23 @@ def mysql_argument_spec():
     )
 
 
+_PLAIN_LITERAL_RE = re.compile(r'\A[A-Za-z0-9 _.,:;@#%&*+=/()\[\]{}<>!?^~|$-]*\Z')
+
+
 def quote(value):
-    """SQL string literal (NULL for None), safe for any sql_mode (backslash and quote escaped)."""
+    """SQL literal (NULL for None) that means the same under every sql_mode: text of safe characters as a plain
+    '...' literal, anything else (quotes, backslashes, control or non-ASCII characters) as _utf8mb4 X'<hex>',
+    which neither NO_BACKSLASH_ESCAPES nor ANSI_QUOTES can change."""
     if value is None:
         return 'NULL'
     if isinstance(value, bool):
         return '1' if value else '0'
     if isinstance(value, (int, float)):
         return str(value)
-    text = str(value)
-    out = []
-    for ch in text:
-        if ch == '\\':
-            out.append('\\\\')
-        elif ch == "'":
-            out.append("\\'")
-        elif ch == '\0':
-            out.append('\\0')
-        elif ch == '\n':
-            out.append('\\n')
-        elif ch == '\r':
-            out.append('\\r')
-        elif ch == '\x1a':
-            out.append('\\Z')
-        else:
-            out.append(ch)
-    return "'%s'" % ''.join(out)
+    text = value.decode('utf-8') if isinstance(value, bytes) else str(value)
+    if _PLAIN_LITERAL_RE.match(text):
+        return "'%s'" % text
+    return "_utf8mb4 X'%s'" % text.encode('utf-8').hex().upper()
 
 
 def quote_ident(name):
@@ -182,6 +173,117 @@ _GUARD = 256
 _CREATE_LINE = re.compile(_CREATE, re.IGNORECASE)
 _USE_LINE = re.compile(rb"USE\s+" + _IDENT)
 _SEPARATORS = re.compile(_STRING + rb"|" + _TUPLE_SEP)
+
+
+INAPP_HEADER = b'-- DataFlux Func DB Backup'
+_FUNC_ID_RE = re.compile(rb"'DATAFLUX_FUNC_ID'\s*,\s*'((?:[^'\\]|\\.|'')*)'")
+_FUNC_ID_HEX_RE = re.compile(rb"X'" + b'DATAFLUX_FUNC_ID'.hex().encode() + rb"'\s*,\s*X'([0-9A-Fa-f]*)'",
+                             re.IGNORECASE)
+_FUNC_ID_HEX = b'DATAFLUX_FUNC_ID'.hex().upper().encode()
+_FUNC_ID_MARKS = (b'DATAFLUX_FUNC_ID', _FUNC_ID_HEX, _FUNC_ID_HEX.lower())
+_UNESCAPE = {b'0': b'\0', b'n': b'\n', b'r': b'\r', b't': b'\t', b'Z': b'\x1a', b'b': b'\b'}
+
+
+def _sql_unescape(raw):
+    out, i = bytearray(), 0
+    while i < len(raw):
+        c = raw[i:i + 1]
+        if c == b'\\' and i + 1 < len(raw):
+            nxt = raw[i + 1:i + 2]
+            out += _UNESCAPE.get(nxt, nxt)
+            i += 2
+        elif c == b"'" and raw[i + 1:i + 2] == b"'":
+            out += b"'"
+            i += 2
+        else:
+            out += c
+            i += 1
+    return bytes(out)
+
+
+class DumpSummary(object):
+    """What a restore source holds, read line by line once before anything changes: the tables it creates,
+    the DATAFLUX_FUNC_ID it carries, its origin (mysqldump, DataFlux Func's in-app backup, other) and whether it
+    is complete (mysqldump's trailer; for the in-app format, whose writer has no trailer, every LOCK TABLES
+    answered by UNLOCK TABLES and a last statement that ends with ';')."""
+
+    def __init__(self):
+        self.size = 0
+        self.head = b''
+        self.tail = b''
+        self.created = []
+        self.func_id = None
+        self.locks = 0
+        self.unlocks = 0
+        self._rest = b''
+
+    def feed(self, data):
+        if not data:
+            return
+        self.size += len(data)
+        if len(self.head) < 65536:
+            self.head += data[:65536 - len(self.head)]
+        self.tail = (self.tail + data)[-4096:]
+        lines = (self._rest + data).split(b'\n')
+        self._rest = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def finish(self):
+        if self._rest:
+            self._line(self._rest)
+            self._rest = b''
+        return self
+
+    def _line(self, line):
+        first = line[:6].upper()
+        if first == b'CREATE':
+            match = _CREATE_LINE.match(line)
+            if match:
+                name = _ident(match.group(1))
+                if name not in self.created:
+                    self.created.append(name)
+        elif first == b'LOCK T':
+            self.locks += 1
+        elif first == b'UNLOCK':
+            self.unlocks += 1
+        if self.func_id is None and any(mark in line for mark in _FUNC_ID_MARKS):
+            self._func_id(line)
+
+    def _func_id(self, line):
+        match = _FUNC_ID_RE.search(line)
+        raw = _sql_unescape(match.group(1)) if match else None
+        if raw is None:
+            match = _FUNC_ID_HEX_RE.search(line)
+            if match:
+                try:
+                    raw = bytes.fromhex(match.group(1).decode('ascii'))
+                except ValueError:
+                    raw = None
+        if raw is not None:
+            self.func_id = raw.decode('utf-8', 'replace').strip().strip('"')
+
+    @property
+    def origin(self):
+        if looks_like_mysqldump(self.head):
+            return 'mysqldump'
+        if self.head.lstrip(b'-\n\r ').startswith(INAPP_HEADER[3:]) or INAPP_HEADER in self.head[:400]:
+            return 'inapp'
+        return 'other'
+
+    def incomplete(self):
+        """Why the source is not complete, or None."""
+        if self.origin == 'mysqldump':
+            return None if TRAILER in self.tail else 'it has no mysqldump completion trailer ("-- Dump completed")'
+        if self.origin == 'inapp':
+            last = [ln.strip() for ln in self.tail.split(b'\n') if ln.strip() and not ln.strip().startswith(b'--')]
+            if self.locks != self.unlocks:
+                return 'it stops inside a table (%d LOCK TABLES, %d UNLOCK TABLES)' % (self.locks, self.unlocks)
+            if not last or not last[-1].endswith(b';'):
+                return 'its last statement is cut off'
+            return None
+        return ('it is neither a mysqldump file nor a DataFlux Func backup (no "-- MySQL dump", "-- MariaDB dump" '
+                'or "-- DataFlux Func DB Backup" header), so its completeness cannot be checked')
 
 
 def _ident(raw):

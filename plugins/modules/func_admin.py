@@ -42,7 +42,7 @@ options:
   admin_username:
     description:
       - New user name of the administrator (O(action=reset_admin)). Default is the current one (C(admin) when
-        the row does not exist yet).
+        the row does not exist yet). At most 30 characters, the limit of DataFlux Func's sign-in form.
     type: str
   admin_password:
     description:
@@ -181,6 +181,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
 
 ADMIN_ID = 'u-admin'
 ADMIN_DISPLAY_NAME = u'\u7cfb\u7edf\u7ba1\u7406\u5458'   # what admin-tool.py writes ("system administrator")
+MAX_USERNAME = 30         # the product's sign-in form (server/route.yaml: username maxLength 30)
 ACCESS_FIELDS = ('username', 'passwordHash', 'roles', 'customPrivileges', 'isDisabled')
 
 
@@ -221,8 +222,10 @@ def reset_admin(module, inst, docker, secrets):
     username = params['admin_username']
     if username is not None:
         username = username.strip()
-        if not username or len(username) > 64:
-            raise FuncError('admin_username must be 1 to 64 characters, not %r' % params['admin_username'])
+        if not username or len(username) > MAX_USERNAME or any(c in username for c in '\0\n\r\t'):
+            raise FuncError('admin_username must be 1 to %d characters without control characters (DataFlux Func\'s '
+                            'sign-in accepts at most %d, route.yaml), not %r'
+                            % (MAX_USERNAME, MAX_USERNAME, params['admin_username']))
     secret = resolve_secret(module, inst)
     secrets.append(secret)
     pw_hash = salted_password_hash(ADMIN_ID, password, secret)

@@ -54,11 +54,12 @@ options:
         where there is none, Python's own zlib, so it needs no tool; V(auto) is V(zstd) where the host has
         C(zstd), else V(gzip); V(none) writes plain C(.sql). Every tool a dump needs is checked before
         anything is written, in check mode too.
-      - A plain C(.sql) in the in-app backup directory stops DataFlux Func's own count-based pruning (an
-        upstream bug); O(state=prune) prunes the in-app backups too.
+      - V(none) is refused when O(backup_dir) is DataFlux Func's own C(data/sqldump): the product's hourly rotation
+        deletes a plain prefixed C(.sql) there and, through an upstream bug, then stops pruning its backups by
+        count. The safety backup of O(state=restore) is compressed there for the same reason.
     type: str
     choices: [none, auto, gzip, zstd]
-    default: none
+    default: auto
   compress_level:
     description:
       - Compression level. Default V(1) for gzip (C(gzip -6) is several times slower for a few percent),
@@ -81,10 +82,30 @@ options:
     description:
       - The backup to restore with O(state=restore), a plain, gzip or zstd dump, or an in-app C(.zip). A bare
         file name is looked up in O(backup_dir).
+      - Before anything changes (no safety backup, nothing dropped) the whole source is read once and refused
+        unless it is a complete DataFlux Func dump, with a message saying why; an empty or comment-only file,
+        one without C(CREATE TABLE), a mysqldump file without its completion trailer, an in-app backup cut off
+        inside a table, SQL of unknown origin, or a dump without the tables every DataFlux Func database has
+        (C(wat_main_system_setting), C(wat_main_user), C(biz_main_script), C(biz_main_func)).
     type: path
   confirm:
     description:
-      - Must be V(true) for O(state=restore), which replaces the whole database.
+      - Must be V(true) for O(state=restore), which replaces the tables the dump holds.
+    type: bool
+    default: false
+  allow_foreign_dump:
+    description:
+      - Restore a dump whose C(DATAFLUX_FUNC_ID) differs from the installation's. Such a dump is refused by
+        default: it replaces the installation's identity, and its users' password hashes were made with the
+        other installation's SECRET, so nobody can sign in until the admin password is reset.
+    type: bool
+    default: false
+  exact:
+    description:
+      - With V(false) (default), as the maintenance guide's import, only the tables the dump holds are
+        replaced; other tables of the database are kept and listed in RV(kept_tables).
+      - With V(true) the database is made to equal the dump: every other table is dropped and listed in
+        RV(dropped_tables).
     type: bool
     default: false
   safety_backup:
@@ -290,6 +311,24 @@ commands:
   returned: always
   type: list
   elements: str
+kept_tables:
+  description: Tables of the database that the dump does not hold, kept by O(state=restore) (O(exact=false)).
+  returned: state is restore
+  type: list
+  elements: str
+dropped_tables:
+  description: Tables of the database that the dump does not hold, dropped by O(state=restore) with O(exact=true).
+  returned: state is restore
+  type: list
+  elements: str
+origin:
+  description: Kind of the restored source, V(mysqldump) or V(inapp) (DataFlux Func's own backup).
+  returned: state is restore
+  type: str
+dump_func_id:
+  description: The C(DATAFLUX_FUNC_ID) the restored dump carries, if any.
+  returned: state is restore
+  type: str
 '''
 
 import datetime
@@ -298,6 +337,7 @@ import os
 import re
 import signal
 import time
+import zlib
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -306,10 +346,13 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, parse_size
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
-    COMPRESSIONS, DecompressedReader, DumpScanner, MySQLClient, detect_format, missing_tools, mysql_argument_spec,
-    quote_ident, resolve_compress, zip_sql_member)
+    COMPRESSIONS, DecompressedReader, DumpScanner, DumpSummary, MySQLClient, detect_format, missing_tools,
+    mysql_argument_spec, quote_ident, resolve_compress, zip_sql_member)
 
 PREFIX = 'dataflux-func-sqldump-'
+# Tables every DataFlux Func database has (since 1.x): a source without them is not a DataFlux Func dump.
+REQUIRED_TABLES = ('wat_main_system_setting', 'wat_main_user', 'biz_main_script', 'biz_main_func')
+CHUNK = 1024 * 1024
 NAME_RE = re.compile(r'^dataflux-func-sqldump-(\d{8})-(\d{6})\.(sql|sql\.gz|sql\.zst|zip)$')
 TMP_RE = re.compile(r'^\.dataflux-func-sqldump-.*\.tmp$')
 EXT = {'none': '.sql', 'gzip': '.sql.gz', 'zstd': '.sql.zst'}
@@ -506,10 +549,25 @@ class Backup(object):
             name = backup_name(time.time(), self.tz, compress)
         raise FuncError('A backup named %s already exists in %s' % (name, self.backup_dir))
 
-    def dump(self, check_mode=False):
+    def in_product_dir(self):
+        """Whether backup_dir is DataFlux Func's own DB_AUTO_BACKUP_DIR (data/sqldump), whose hourly rotation
+        deletes any plain prefixed .sql and, through an upstream bug, then stops pruning by count."""
+        own = self.installation.path('sqldump_dir')
+        return os.path.realpath(self.backup_dir) == os.path.realpath(own)
+
+    def safety_compress(self):
+        compress = self.params['compress']
+        return 'auto' if compress == 'none' and self.in_product_dir() else compress
+
+    def dump(self, check_mode=False, compress=None):
         p = self.params
         client = self.connect()
-        compress = resolve_compress(p['compress'])
+        compress = resolve_compress(compress or p['compress'])
+        if compress == 'none' and self.in_product_dir():
+            raise FuncError('compress=none would write a plain dataflux-func-sqldump-*.sql into %s, DataFlux Func\'s '
+                            'own backup directory: its hourly rotation deletes such a file and, through an upstream '
+                            'bug, then stops pruning its backups by count. Use compress=auto, gzip or zstd, or '
+                            'another backup_dir. Nothing was written.' % self.backup_dir)
         # every tool this dump needs, checked before anything is written (check mode included)
         client.check_runnable('mysqldump')
         for tool, hint in missing_tools(compress):
@@ -570,58 +628,106 @@ class Backup(object):
             raise FuncError('The backup to restore, %s, does not exist' % src)
         return src
 
-    def precheck_src(self, src, database):
-        """Read the source once before anything changes: checksum, completeness, target database."""
-        fmt = detect_format(src)
-        expected = read_sidecar(src)
-        if expected is not None and sha256_file(src) != expected:
-            raise FuncError('%s does not match its checksum sidecar %s.sha256; refusing to restore a damaged '
-                            'backup' % (src, src))
-        scanner = DumpScanner()
+    def read_source(self, src, fmt):
+        """Read the whole source once (decompressing it; the .sql inside a .zip) into a DumpSummary."""
+        summary = DumpSummary()
         if fmt == 'zip':
             import zipfile
             try:
                 with zipfile.ZipFile(src) as zf:
                     member = zip_sql_member(zf, src)
-                    if zf.testzip() is not None:
-                        raise FuncError('%s is damaged (CRC error)' % src)
                     with zf.open(member) as handle:
-                        scanner.feed(handle.read(65536))
+                        while True:
+                            data = handle.read(CHUNK)
+                            if not data:
+                                break
+                            summary.feed(data)
             except zipfile.BadZipFile as exc:
                 raise FuncError('%s is not a readable zip archive: %s' % (src, exc))
-            return fmt, scanner
-        if fmt == 'plain':
-            with open(src, 'rb') as handle:
-                scanner.feed(handle.read(65536))
-                size = os.path.getsize(src)
-                handle.seek(max(0, size - 512))
-                scanner.tail = handle.read(512)
-        else:
-            reader = DecompressedReader(fmt, src)
-            try:
-                first = True
-                while True:
-                    data = reader.read(1024 * 1024)
-                    if not data:
-                        break
-                    if first:
-                        scanner.feed(data[:65536])
-                        first = False
-                    scanner.tail = (scanner.tail + data)[-512:]
-            except BaseException:
-                reader.close(check=False)
-                raise
-            reader.close()
-        if scanner.is_mysqldump and not scanner.completed:
-            raise FuncError('%s has no mysqldump completion trailer ("-- Dump completed"): it is incomplete and '
-                            'is not restored' % src)
-        if scanner.databases and database and scanner.databases[0] != database:
-            raise FuncError('%s is a dump of database %s, but the installation uses %s; restoring it would not '
-                            'replace the installation\'s database' % (src, scanner.databases[0], database))
-        return fmt, scanner
+            except (zlib.error, EOFError) as exc:
+                raise FuncError('%s is damaged: %s' % (src, exc))
+            return summary.finish()
+        reader = open(src, 'rb') if fmt == 'plain' else DecompressedReader(fmt, src)
+        try:
+            while True:
+                data = reader.read(CHUNK)
+                if not data:
+                    break
+                summary.feed(data)
+        except BaseException:
+            reader.close() if fmt == 'plain' else reader.close(check=False)
+            raise
+        reader.close()
+        return summary.finish()
 
-    def _drop_sql(self, client):
+    def precheck_src(self, src, client):
+        """Everything that can be known about the source, checked before anything changes (no safety backup,
+        nothing dropped): checksum, a complete DataFlux Func dump, the target database, the installation."""
+        fmt = detect_format(src)
+        expected = read_sidecar(src)
+        if expected is not None and sha256_file(src) != expected:
+            raise FuncError('%s does not match its checksum sidecar %s.sha256; refusing to restore a damaged '
+                            'backup' % (src, src))
+        if os.path.getsize(src) == 0:
+            raise FuncError('%s is empty; nothing was restored and nothing was changed.' % src)
+        if fmt == 'zip' and not self._zip_intact(src):
+            raise FuncError('%s is damaged (CRC error); nothing was changed.' % src)
+        summary = self.read_source(src, fmt)
+        why = None
+        if summary.size == 0:
+            why = 'it holds no SQL'
+        elif not summary.created:
+            why = 'it holds no CREATE TABLE statement'
+        else:
+            why = summary.incomplete()
+        if why:
+            raise FuncError('%s is not a complete DataFlux Func dump: %s. Nothing was restored and nothing was '
+                            'changed.' % (src, why), origin=summary.origin)
+        missing = [t for t in REQUIRED_TABLES if t not in summary.created]
+        if missing:
+            raise FuncError('%s is not a DataFlux Func dump: it does not create %s, which every DataFlux Func '
+                            'database has. Nothing was changed.' % (src, ', '.join(missing)),
+                            missing_tables=missing)
+        head = DumpScanner()
+        head.feed(summary.head)
+        database = client.database
+        if head.databases and database and head.databases[0] != database:
+            raise FuncError('%s is a dump of database %s, but the installation uses %s; restoring it would not '
+                            'replace the installation\'s database' % (src, head.databases[0], database))
+        ours = self.func_id(client)
+        if summary.func_id and ours and summary.func_id != ours and not self.params['allow_foreign_dump']:
+            raise FuncError(
+                '%s is a dump of another DataFlux Func installation (DATAFLUX_FUNC_ID %s; this one is %s). Restored '
+                'here, it replaces this installation\'s identity, and its users\' password hashes were made with the '
+                'other installation\'s SECRET, so nobody can sign in until the admin password is reset '
+                '(dataflux.func.func_admin action=reset_admin, or the admin tool). Set allow_foreign_dump=true to '
+                'restore it anyway. Nothing was changed.' % (src, summary.func_id, ours),
+                dump_func_id=summary.func_id, func_id=ours)
+        return fmt, summary
+
+    @staticmethod
+    def _zip_intact(src):
+        import zipfile
+        try:
+            with zipfile.ZipFile(src) as zf:
+                return zf.testzip() is None
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            return False
+
+    def func_id(self, client):
+        try:
+            rows = client.query("SELECT value FROM wat_main_system_setting WHERE id = 'DATAFLUX_FUNC_ID'")
+        except FuncError:
+            return None
+        if not rows or rows[0].get('value') is None:
+            return None
+        return rows[0]['value'].strip().strip('"') or None
+
+    def _drop_sql(self, client, tables=None):
+        """DROP statements for the given tables (those the dump creates), or for every table and view (None)."""
         objects = client.tables()
+        if tables is not None:
+            objects = {n: t for n, t in objects.items() if n in set(tables)}
         if not objects:
             return ''
         views = [n for n, t in objects.items() if t == 'VIEW']
@@ -634,21 +740,22 @@ class Backup(object):
             sql += 'DROP TABLE IF EXISTS %s;\n' % ', '.join('%s.%s' % (db, quote_ident(t)) for t in tables)
         return sql
 
-    def _load(self, client, src, fmt):
-        scanner = client.restore(src, fmt=fmt, prefix_sql=self._drop_sql(client),
+    def _load(self, client, src, fmt, tables=None):
+        """Restore src; tables=None drops everything first (the dump is the whole database), else only tables."""
+        scanner = client.restore(src, fmt=fmt, prefix_sql=self._drop_sql(client, tables),
                                  timeout=self.params['timeout'] or None)
         problems = []
         if self.params['verify']:
-            problems = self.verify(client, scanner)
+            problems = self.verify(client, scanner, exact=tables is None)
         return scanner, problems
 
-    def verify(self, client, scanner):
+    def verify(self, client, scanner, exact=True):
         problems = []
         live = {n for n, t in client.tables().items() if t != 'VIEW'}
         expected = set(scanner.tables) | set(scanner.counts)
-        if live != expected:
-            problems.append('tables differ: missing %s, unexpected %s'
-                            % (sorted(expected - live), sorted(live - expected)))
+        missing, unexpected = expected - live, (live - expected) if exact else set()
+        if missing or unexpected:
+            problems.append('tables differ: missing %s, unexpected %s' % (sorted(missing), sorted(unexpected)))
         counts = client.row_counts(sorted(live & expected))
         for table in sorted(live & expected):
             want = scanner.counts.get(table, 0)
@@ -663,19 +770,22 @@ class Backup(object):
                             'it. Nothing was changed.')
         src = self.resolve_src()
         client = self.connect()
-        fmt, _head = self.precheck_src(src, client.database)
+        fmt, summary = self.precheck_src(src, client)
+        live = sorted(n for n, t in client.tables().items() if t != 'VIEW')
+        outside = [n for n in live if n not in summary.created]
         result = {'path': src, 'format': fmt, 'transport': client.transport, 'database': client.database,
-                  'version': self.func_version()}
+                  'version': self.func_version(), 'origin': summary.origin, 'dump_func_id': summary.func_id,
+                  'kept_tables': [] if p['exact'] else outside, 'dropped_tables': outside if p['exact'] else []}
         if check_mode:
             return result
         start = time.time()
         safety = None
         if p['safety_backup']:
-            safety = self.dump()
+            safety = self.dump(compress=self.safety_compress())
             result['safety_backup'] = safety['path']
         failure = None
         try:
-            scanner, problems = self._load(client, src, fmt)
+            scanner, problems = self._load(client, src, fmt, None if p['exact'] else summary.created)
             if problems:
                 failure = 'verification failed: %s' % '; '.join(problems)
         except FuncError as exc:
@@ -774,12 +884,14 @@ def main():
     argument_spec.update(dict(
         state=dict(type='str', default='dump', choices=['dump', 'restore', 'inventory', 'prune']),
         backup_dir=dict(type='path', aliases=['dest_dir']),
-        compress=dict(type='str', default='none', choices=list(COMPRESSIONS)),
+        compress=dict(type='str', default='auto', choices=list(COMPRESSIONS)),
         compress_level=dict(type='int'),
         extended_insert=dict(type='bool', default=False),
         check_privileges=dict(type='bool', default=True),
         src=dict(type='path'),
         confirm=dict(type='bool', default=False),
+        allow_foreign_dump=dict(type='bool', default=False),
+        exact=dict(type='bool', default=False),
         safety_backup=dict(type='bool', default=True),
         verify=dict(type='bool', default=True),
         keep_count=dict(type='int', default=168),

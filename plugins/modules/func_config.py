@@ -53,6 +53,13 @@ options:
         installation depends on it, so this is almost never what you want.
     type: bool
     default: false
+  allow_unknown_keys:
+    description:
+      - Write keys that DataFlux Func 5.1.7's C(config.yaml) does not have. By default such a key (a typo such as
+        C(LOG_LEVLE)) is refused before anything is written, naming the closest known key. Keys starting with
+        C(CUSTOM_) and keys the file already has are always accepted.
+    type: bool
+    default: false
   memory_per_worker_process_mb:
     description:
       - Memory one worker child process is assumed to need, used to warn when C(_WORKER_CONCURRENCY) is
@@ -126,7 +133,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
     FuncError, fail_from, file_mode, is_secret_key, mask_mapping)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
     HAS_YAML, LOG_LEVELS, PRESERVED_KEYS, YAML_IMPORT_ERROR, Installation, config_diff,
-    merge_user_config)
+    merge_user_config, unknown_config_keys)
 
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
                     '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
@@ -213,6 +220,7 @@ def main():
             remove=dict(type='list', elements='str', default=[]),
             create=dict(type='bool', default=False),
             allow_identity_change=dict(type='bool', default=False),
+            allow_unknown_keys=dict(type='bool', default=False),
             memory_per_worker_process_mb=dict(type='int', default=200),
         ),
         supports_check_mode=True,
@@ -247,6 +255,15 @@ def run(module):
             raise FuncError('Directory %s does not exist' % os.path.dirname(path))
     settings = validate_settings(params['settings'] or {}, module.warn, mem_total_mb(),
                                  params['memory_per_worker_process_mb'])
+    # _WORKER_PREFETCH_MULTIPLIER: the guide's Celery-era key, written with a warning (validate_settings)
+    unknown = unknown_config_keys(list(settings), known_also=list(current or {}) + ['_WORKER_PREFETCH_MULTIPLIER'])
+    if unknown and not params['allow_unknown_keys']:
+        raise FuncError('Unknown configuration key%s %s: DataFlux Func would ignore %s. Set allow_unknown_keys=true '
+                        'to write %s anyway. Nothing was changed.'
+                        % ('s' if len(unknown) > 1 else '',
+                           ', '.join('%s (did you mean %s?)' % (k, near) if near else k for k, near in unknown),
+                           'them' if len(unknown) > 1 else 'it', 'them' if len(unknown) > 1 else 'it'),
+                        unknown_keys=[k for k, _near in unknown])
 
     before = dict(current or {})
     if 'SECRET' in settings and before.get('SECRET') not in (None, '', settings['SECRET']) \

@@ -93,6 +93,7 @@ def test_tune_worker_key_restarts_workers_only(env):
 @pytest.mark.parametrize('extra,needle', [
     ({'func_tune_settings': {'LOG_LEVEL': 'LOUD'}}, 'LOG_LEVEL must be one of'),
     ({'func_tune_settings': {'_WORKER_CONCURRENCY': 0}}, 'positive integer'),
+    ({'func_tune_settings': {'LOG_LEVLE': 'INFO'}}, 'LOG_LEVLE (did you mean LOG_LEVEL?)'),
 ])
 def test_tune_bad_values_leave_file_identical(env, extra, needle):
     digest = md5(env.user_config_path)

@@ -81,7 +81,13 @@ def seed(target, big_rows=0):
     text = "多字节 😀🎉 it's \"quoted\" \\ back),(slash;\nline2\ttab\x1a"
     sql = ['SET NAMES utf8mb4;',
            'DROP TABLE IF EXISTS wat_main_system_setting, biz_main_script, biz_main_file_blob, '
-           'biz_main_task_record, biz_main_empty;',
+           'biz_main_task_record, biz_main_empty, wat_main_user, biz_main_func, unrelated;',
+           'CREATE TABLE wat_main_user (seq BIGINT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(64), '
+           'passwordHash TEXT) DEFAULT CHARSET=utf8mb4;',
+           "INSERT INTO wat_main_user (username, passwordHash) VALUES ('admin', 'x');",
+           'CREATE TABLE biz_main_func (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id VARCHAR(256)) '
+           'DEFAULT CHARSET=utf8mb4;',
+           "INSERT INTO biz_main_func (id) VALUES ('demo__main.f');",
            'CREATE TABLE wat_main_system_setting (seq BIGINT AUTO_INCREMENT PRIMARY KEY, '
            'id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL UNIQUE, value LONGTEXT NOT NULL) '
            'DEFAULT CHARSET=utf8mb4;',
@@ -235,12 +241,15 @@ def _backups(directory):
 def test_round_trip_binary_and_multibyte(target, compress, extended):
     seed(target, big_rows=2000)
     before = target.fingerprint()
-    res = target.module(compress=compress, extended_insert=extended)
+    # a plain .sql never goes into the product's own data/sqldump (its rotation trips over it): elsewhere
+    where = os.path.join(target.install_dir, 'dumps') if compress == 'none' else target.sqldump
+    res = target.module(compress=compress, extended_insert=extended,
+                        **({'backup_dir': where} if compress == 'none' else {}))
     assert not res.get('failed'), res.get('msg')
     assert res['changed'] is True and res['transport'] == ('direct' if target.kind == 'external' else 'container')
     assert res['upgrade_seq'] == 29
     path = res['path']
-    assert NAME_RE.match(os.path.basename(path)) and path.startswith(target.sqldump + '/')
+    assert NAME_RE.match(os.path.basename(path)) and path.startswith(where + '/')
     assert os.stat(path).st_mode & 0o777 == 0o600
     with open(path, 'rb') as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == res['checksum']
@@ -249,16 +258,21 @@ def test_round_trip_binary_and_multibyte(target, compress, extended):
     assert res['size'] == os.path.getsize(path)
     assert target.password not in json.dumps(res)
 
-    # drop everything, then restore
+    # drop the dump's tables, add one it does not hold, then restore: the dump's tables come back, the other stays
     target.sql('DROP TABLE %s;' % ', '.join(before['tables']))
     target.sql('CREATE TABLE unrelated (a INT); INSERT INTO unrelated VALUES (1);')
-    res2 = target.module(state='restore', src=os.path.basename(path), confirm=True)
+    res2 = target.module(state='restore', src=path, confirm=True)
     assert not res2.get('failed'), res2.get('msg')
     assert res2['changed'] is True
     assert res2['row_counts']['biz_main_task_record'] == 2000
     assert res2['row_counts']['biz_main_empty'] == 0
+    assert res2['kept_tables'] == ['unrelated'] and res2['dropped_tables'] == []
     assert os.path.exists(res2['safety_backup'])
-    assert target.fingerprint() == before
+    assert not res2['safety_backup'].endswith('.sql')            # never a plain .sql in the product's directory
+    after = target.fingerprint()
+    assert after['counts'].pop('unrelated') == 1 and after['checksums'].pop('unrelated')
+    after['tables'].remove('unrelated')
+    assert after == before
 
 
 def test_restore_requires_confirm_and_changes_nothing(target):
@@ -415,7 +429,8 @@ def test_restore_inapp_zip(target):
     before = target.fingerprint()
     # An in-app style backup: DROP/CREATE + batched INSERTs with X'' literals, zipped.
     rows = target.client.query('SELECT seq, id, HEX(code) AS code, meta FROM biz_main_script ORDER BY seq')
-    lines = ['-- DataFlux Func DB Backup', '-- Version: 5.1.7', 'SET NAMES utf8mb4;',
+    lines = ['-- --------------------------------------------------', '-- DataFlux Func DB Backup',
+             '-- Version: 5.1.7', '-- --------------------------------------------------', 'SET NAMES utf8mb4;',
              'DROP TABLE IF EXISTS `biz_main_script`;',
              'CREATE TABLE `biz_main_script` (`seq` bigint NOT NULL AUTO_INCREMENT, `id` varchar(64), '
              '`code` longtext, `meta` json, PRIMARY KEY (`seq`)) DEFAULT CHARSET=utf8mb4;',
@@ -431,7 +446,11 @@ def test_restore_inapp_zip(target):
               'CREATE TABLE `wat_main_system_setting` (`seq` bigint NOT NULL AUTO_INCREMENT, `id` varchar(64) '
               'COLLATE utf8mb4_bin NOT NULL, `value` longtext NOT NULL, PRIMARY KEY (`seq`)) '
               'DEFAULT CHARSET=utf8mb4;',
-              "INSERT INTO `wat_main_system_setting` VALUES (1, 'UPGRADE_DB_SEQ', '29');"]
+              "INSERT INTO `wat_main_system_setting` VALUES (1, 'UPGRADE_DB_SEQ', '29');",
+              'DROP TABLE IF EXISTS `wat_main_user`;',
+              'CREATE TABLE `wat_main_user` (`seq` bigint NOT NULL AUTO_INCREMENT, PRIMARY KEY (`seq`));',
+              'DROP TABLE IF EXISTS `biz_main_func`;',
+              'CREATE TABLE `biz_main_func` (`seq` bigint NOT NULL AUTO_INCREMENT, PRIMARY KEY (`seq`));']
     os.makedirs(target.sqldump, exist_ok=True)
     zname = 'dataflux-func-sqldump-20240101-000000.zip'
     with zipfile.ZipFile(os.path.join(target.sqldump, zname), 'w', zipfile.ZIP_DEFLATED) as zf:
@@ -439,25 +458,120 @@ def test_restore_inapp_zip(target):
     target.sql('DELETE FROM biz_main_script WHERE seq > 3;')
     res = target.module(state='restore', src=zname, confirm=True)
     assert not res.get('failed'), res.get('msg')
-    assert res['row_counts'] == {'biz_main_script': len(rows), 'wat_main_system_setting': 1}
+    assert res['origin'] == 'inapp'
+    assert res['row_counts'] == {'biz_main_script': len(rows), 'wat_main_system_setting': 1, 'wat_main_user': 0,
+                                 'biz_main_func': 0}
+    others = ['biz_main_empty', 'biz_main_file_blob', 'biz_main_task_record']
+    assert res['kept_tables'] == others                      # as the guide's import: the zip drops only its own
     after = target.fingerprint()
-    assert after['tables'] == ['biz_main_script', 'wat_main_system_setting']
+    assert after['tables'] == sorted(before['tables'])
     assert after['checksums']['biz_main_script'] == before['checksums']['biz_main_script']
+    assert all(after['checksums'][t] == before['checksums'][t] for t in others)
+    # exact: the database is made to equal the dump, and says what it dropped
+    res = target.module(state='restore', src=zname, confirm=True, exact=True)
+    assert not res.get('failed'), res.get('msg')
+    assert res['dropped_tables'] == others and res['kept_tables'] == []
+    assert target.fingerprint()['tables'] == ['biz_main_func', 'biz_main_script', 'wat_main_system_setting',
+                                              'wat_main_user']
 
 
 def test_failed_restore_rolls_back(extdb):
     t = _ext_target(extdb)
     seed(t)
+    # a complete DataFlux Func dump (it passes every check made before the restore) with a statement that fails
+    good = t.module(backup_dir=os.path.join(t.install_dir, 'dumps'), compress='none')
+    assert not good.get('failed'), good.get('msg')
+    with open(good['path'], 'rb') as handle:
+        text = handle.read()
+    cut = text.index(b'INSERT INTO `biz_main_script`')
+    bad = os.path.join(t.install_dir, 'dumps', 'bad.sql')
+    with open(bad, 'wb') as handle:
+        handle.write(text[:cut] + b'THIS IS NOT SQL;\n' + text[cut:])
+    t.sql('CREATE TABLE unrelated (a INT); INSERT INTO unrelated VALUES (7);')
     before = t.fingerprint()
-    os.makedirs(t.sqldump, exist_ok=True)
-    bad = os.path.join(t.sqldump, 'bad.sql')
-    with open(bad, 'w') as handle:
-        handle.write('DROP TABLE IF EXISTS `biz_main_script`;\nCREATE TABLE `biz_main_script` (a INT);\n'
-                     'INSERT INTO `biz_main_script` VALUES (1),(2);\nTHIS IS NOT SQL;\n')
     res = t.module(state='restore', src=bad, confirm=True)
     assert res.get('failed') and res['rolled_back'] is True, res
     assert 'rolled back' in res['msg']
     assert t.fingerprint() == before
+
+
+def _write_source(path, data, fmt):
+    import gzip as _gzip
+    if fmt == 'gzip':
+        data = _gzip.compress(data)
+    elif fmt == 'zstd':
+        data = subprocess.run(['zstd', '-q', '-c'], input=data, capture_output=True, check=True).stdout
+    elif fmt == 'zip':
+        import io
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(os.path.basename(path)[:-4] + '.sql', data)
+        data = buf.getvalue()
+    with open(path, 'wb') as handle:
+        handle.write(data)
+
+
+def _refused(t, src, must_say, **kw):
+    """The restore is refused with a message that says must_say, and nothing at all changed."""
+    before, files = t.fingerprint(), sorted(os.listdir(t.sqldump)) if os.path.isdir(t.sqldump) else []
+    res = t.module(state='restore', src=src, confirm=True, **kw)
+    assert res.get('failed') and must_say in res['msg'], res.get('msg')
+    assert 'Traceback' not in json.dumps(res)
+    assert t.fingerprint() == before
+    assert (sorted(os.listdir(t.sqldump)) if os.path.isdir(t.sqldump) else []) == files   # no safety backup
+    return res
+
+
+@pytest.mark.parametrize('fmt', ['plain', 'gzip', 'zstd', 'zip'])
+def test_restore_refuses_what_is_not_a_complete_func_dump(extdb, fmt):
+    t = _ext_target(extdb)
+    seed(t)
+    good = t.module(backup_dir=os.path.join(t.install_dir, 'dumps'), compress='none')
+    with open(good['path'], 'rb') as handle:
+        dump = handle.read()
+    ext = {'plain': '.sql', 'gzip': '.sql.gz', 'zstd': '.sql.zst', 'zip': '.zip'}[fmt]
+    src = os.path.join(t.install_dir, 'dumps', 'source' + ext)
+    cases = [
+        (b'', 'empty' if fmt == 'plain' else 'holds no SQL'),
+        (b'-- just a comment\n', 'holds no CREATE TABLE'),
+        (b'DROP TABLE IF EXISTS x;\nSELECT 1;\n', 'holds no CREATE TABLE'),
+        (dump[:len(dump) // 2], 'completion trailer'),                               # cut off
+        (b'CREATE TABLE `t` (a INT);\nINSERT INTO `t` VALUES (1);\n', 'neither a mysqldump file nor'),
+        (re.sub(rb'(?s)CREATE TABLE `wat_main_user`.*?;\n', b'', dump), 'does not create wat_main_user'),
+    ]
+    for data, must_say in cases:
+        _write_source(src, data, fmt)
+        _refused(t, src, must_say)
+    # the seeded tables survived every attempt
+    assert t.client.row_counts(['wat_main_user'])['wat_main_user'] == 1
+
+
+def test_restore_refuses_a_dump_of_another_installation(extdb):
+    t = _ext_target(extdb)
+    seed(t)
+    good = t.module(backup_dir=os.path.join(t.install_dir, 'dumps'), compress='none')
+    with open(good['path'], 'rb') as handle:
+        dump = handle.read()
+    assert b'DFF0123' in dump
+    foreign = os.path.join(t.install_dir, 'dumps', 'foreign.sql')
+    with open(foreign, 'wb') as handle:
+        handle.write(dump.replace(b'DFF0123', b'DFF9999'))
+    res = _refused(t, foreign, 'another DataFlux Func installation')
+    assert res['dump_func_id'] == 'DFF9999' and res['func_id'] == 'DFF0123'
+    assert 'reset' in res['msg'] and 'allow_foreign_dump=true' in res['msg']
+    res = t.module(state='restore', src=foreign, confirm=True, allow_foreign_dump=True)
+    assert not res.get('failed'), res.get('msg')
+    assert res['dump_func_id'] == 'DFF9999'
+    assert t.client.query("SELECT value FROM wat_main_system_setting WHERE id='DATAFLUX_FUNC_ID'")[0]['value'] \
+        == '"DFF9999"'
+
+
+def test_plain_dump_into_the_products_directory_is_refused(extdb):
+    t = _ext_target(extdb)
+    seed(t)
+    res = t.module(compress='none')
+    assert res.get('failed') and 'own backup directory' in res['msg'], res.get('msg')
+    assert not os.path.isdir(t.sqldump) or not [n for n in os.listdir(t.sqldump) if n.endswith('.sql')]
 
 
 def test_backup_playbook_fetches_and_verifies(extdb, tmp_path):

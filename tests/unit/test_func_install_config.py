@@ -145,3 +145,12 @@ def test_update_gives_up_on_what_it_cannot_edit_line_by_line():
     text = update_user_config_text('{A: 1, B: 2}\n', {'A': 2, 'B': 2})               # flow mapping: rewritten
     assert text is None or yaml.safe_load(text) == {'A': 2, 'B': 2}
     assert update_user_config_text('- a\n', {'A': 1}) is None                       # not a mapping
+
+
+def test_unknown_config_keys_with_the_closest_known_one():
+    assert inst.unknown_config_keys(['LOG_LEVEL', 'CUSTOM_X', 'MYSQL_HOST', '_WORKER_CONCURRENCY']) == []
+    assert inst.unknown_config_keys(['LOG_LEVLE']) == [('LOG_LEVLE', 'LOG_LEVEL')]
+    assert inst.unknown_config_keys(['MSYQL_HOST', 'TOTALLY_NEW']) == [('MSYQL_HOST', 'MYSQL_HOST'),
+                                                                       ('TOTALLY_NEW', None)]
+    assert inst.unknown_config_keys(['MY_OWN'], known_also=['MY_OWN']) == []
+    assert len(inst.KNOWN_CONFIG_KEYS) > 200 and 'SECRET' in inst.KNOWN_CONFIG_KEYS

@@ -12,7 +12,11 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 def test_quote_escapes_everything_dangerous():
     assert m.quote(None) == 'NULL'
     assert m.quote(5) == '5'
-    assert m.quote("a'b\\c\n\0\x1a") == "'a\\'b\\\\c\\n\\0\\Z'"
+    assert m.quote("a'b\\c\n\0\x1a") == "_utf8mb4 X'6127625C630A001A'"
+    assert m.quote('plain text, 1.2 @x') == "'plain text, 1.2 @x'"
+    assert m.quote('') == "''"
+    assert m.quote('多') == "_utf8mb4 X'E5A49A'"
+    assert m.quote('"ansi"') == "_utf8mb4 X'22616E736922'"
     assert m.quote_ident('we`ird') == '`we``ird`'
 
 
@@ -295,3 +299,54 @@ def test_decompressed_reader_with_the_tools(tmp_path):
         pass
     with pytest.raises(FuncError, match='cannot be decompressed'):
         reader.close()
+
+
+# --- what a restore source holds, before anything changes ----------------------------------------------------
+MYSQLDUMP = (b"-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n--\n-- Host: x    Database: dataflux_func\n"
+             b"CREATE TABLE `wat_main_system_setting` (\n  `seq` bigint\n);\n"
+             b"INSERT INTO `wat_main_system_setting` VALUES (1,'UPGRADE_DB_SEQ','29',1,1),"
+             b"(2,'DATAFLUX_FUNC_ID','\\\"fn-abc\\'d\\\"',1,1);\n"
+             b"CREATE TABLE IF NOT EXISTS `biz_main_script` (\n  `id` int\n);\n"
+             b"-- Dump completed on 2026-11-30 12:00:00\n")
+INAPP = (b"-- --------------------------------------------------\n-- DataFlux Func DB Backup\n-- Date: x\n"
+         b"-- --------------------------------------------------\n"
+         b"DROP TABLE IF EXISTS `wat_main_system_setting`;\n"
+         b"CREATE TABLE `wat_main_system_setting` (\n `seq` int\n);\n\n"
+         b"LOCK TABLES `wat_main_system_setting` WRITE;\nINSERT INTO `wat_main_system_setting` VALUES\n"
+         b"(1, X'" + b'DATAFLUX_FUNC_ID'.hex().upper().encode() + b"', X'" + b'"fn-xyz"'.hex().upper().encode()
+         + b"', 1, 1);\nUNLOCK TABLES;\n\n")
+
+
+def _summary(data, chunk=7):
+    summary = m.DumpSummary()
+    for i in range(0, len(data), chunk):
+        summary.feed(data[i:i + chunk])
+    return summary.finish()
+
+
+@pytest.mark.parametrize('chunk', [1, 7, 4096])
+def test_summary_of_a_mysqldump(chunk):
+    s = _summary(MYSQLDUMP, chunk)
+    assert s.origin == 'mysqldump' and s.incomplete() is None
+    assert s.created == ['wat_main_system_setting', 'biz_main_script']
+    assert s.func_id == "fn-abc'd"
+    cut = _summary(MYSQLDUMP[:-40], chunk)
+    assert 'completion trailer' in cut.incomplete()
+
+
+@pytest.mark.parametrize('chunk', [1, 7, 4096])
+def test_summary_of_an_inapp_backup(chunk):
+    s = _summary(INAPP, chunk)
+    assert s.origin == 'inapp' and s.incomplete() is None
+    assert s.created == ['wat_main_system_setting'] and s.func_id == 'fn-xyz'
+    inside = _summary(INAPP[:INAPP.index(b'UNLOCK')], chunk)
+    assert 'stops inside a table' in inside.incomplete()
+    cut = _summary(INAPP.rstrip(b'\n')[:-3], chunk)
+    assert cut.incomplete() is not None
+
+
+def test_summary_refuses_what_it_cannot_check():
+    for data in (b'', b'-- just a comment\n', b'SELECT 1;\n', b'CREATE TABLE `t` (a int);\n'):
+        s = _summary(data)
+        assert s.origin == 'other' and 'neither a mysqldump file nor a DataFlux Func backup' in s.incomplete()
+    assert _summary(b'').created == [] and _summary(b'-- just a comment\n').created == []
