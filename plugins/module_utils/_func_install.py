@@ -284,6 +284,18 @@ def guard_install_dir(value, option='install_dir'):
     return path
 
 
+_STACK_NAME_RE = re.compile(r'\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z')
+
+
+def guard_stack_name(value, option='stack_name'):
+    if value is None:
+        return value
+    if not isinstance(value, str) or not _STACK_NAME_RE.match(value):
+        raise FuncError('%s must be a Docker stack name (letters, digits, _ . -, starting with a letter or digit, at '
+                        'most 63 characters), not %r' % (option, value))
+    return value
+
+
 class Installation(object):
     """Paths and configuration of one installation. Pure data + file I/O, no Docker."""
 
@@ -293,7 +305,7 @@ class Installation(object):
         self.recorded_install_dir = recorded
         self.install_dir = guard_install_dir(install_dir or recorded or DEFAULT_INSTALL_DIR,
                                              'install_dir' if install_dir else 'the marker %s' % marker_path)
-        self.stack_name = stack_name
+        self.stack_name = guard_stack_name(stack_name)
 
     # Paths of the maintenance guide (sections 3-7).
     @property

@@ -296,6 +296,12 @@ backups:
     valid:
       description: Whether the backup can be trusted (checksum or archive test passed).
       type: bool
+    version:
+      description: DataFlux Func version the dump was taken at (from its C(.meta.json); dumps of this collection).
+      type: str
+    upgrade_seq:
+      description: C(UPGRADE_DB_SEQ) of the database when the dump was taken (from its C(.meta.json)).
+      type: int
 deleted:
   description: Files deleted (or, in check mode, that would be deleted) by O(state=prune).
   returned: state is prune
@@ -344,7 +350,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, atomic_write, fail_from, fsync_dir, sha256_file, zone)
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, parse_size
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, check_path, parse_size
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
     COMPRESSIONS, DecompressedReader, DumpScanner, DumpSummary, MySQLClient, detect_format, missing_tools,
     mysql_argument_spec, quote_ident, resolve_compress, zip_sql_member)
@@ -494,7 +500,8 @@ class Backup(object):
         except FuncError:
             self.config = {}
         self.tz = zone(self.config.get('TIMEZONE') or 'Asia/Shanghai')
-        self.backup_dir = self.params['backup_dir'] or self.installation.path('sqldump_dir')
+        self.backup_dir = (check_path(self.params['backup_dir'], 'backup_dir') if self.params['backup_dir']
+                           else self.installation.path('sqldump_dir'))
         self.client = None
         self.commands = []
 
@@ -622,10 +629,13 @@ class Backup(object):
         src = self.params['src']
         if not src:
             raise FuncError('state=restore needs src (a dump or an in-app .zip backup)')
-        if not os.path.exists(src) and os.sep not in src:
-            src = os.path.join(self.backup_dir, src)
+        if any(c in src for c in '\0\n\r'):
+            raise FuncError('src must be a file name or an absolute path, not %r' % (src,))
+        if os.sep not in src:
+            src = os.path.join(self.backup_dir, src)     # a bare name is looked up in backup_dir
+        src = check_path(src, 'src')
         if not os.path.isfile(src):
-            raise FuncError('The backup to restore, %s, does not exist' % src)
+            raise FuncError('src: the backup to restore, %s, does not exist (or is not a file)' % src)
         return src
 
     def read_source(self, src, fmt):
@@ -669,7 +679,7 @@ class Backup(object):
             raise FuncError('%s does not match its checksum sidecar %s.sha256; refusing to restore a damaged '
                             'backup' % (src, src))
         if os.path.getsize(src) == 0:
-            raise FuncError('%s is empty; nothing was restored and nothing was changed.' % src)
+            raise FuncError('src %s is empty; nothing was restored and nothing was changed.' % src)
         if fmt == 'zip' and not self._zip_intact(src):
             raise FuncError('%s is damaged (CRC error); nothing was changed.' % src)
         summary = self.read_source(src, fmt)
@@ -681,11 +691,11 @@ class Backup(object):
         else:
             why = summary.incomplete()
         if why:
-            raise FuncError('%s is not a complete DataFlux Func dump: %s. Nothing was restored and nothing was '
+            raise FuncError('src %s is not a complete DataFlux Func dump: %s. Nothing was restored and nothing was '
                             'changed.' % (src, why), origin=summary.origin)
         missing = [t for t in REQUIRED_TABLES if t not in summary.created]
         if missing:
-            raise FuncError('%s is not a DataFlux Func dump: it does not create %s, which every DataFlux Func '
+            raise FuncError('src %s is not a DataFlux Func dump: it does not create %s, which every DataFlux Func '
                             'database has. Nothing was changed.' % (src, ', '.join(missing)),
                             missing_tables=missing)
         head = DumpScanner()
@@ -823,6 +833,9 @@ class Backup(object):
                     entry['valid'] = False
         for entry in entries:
             entry.pop('epoch', None)
+            meta = read_meta(entry['path']) or {}
+            entry.setdefault('version', meta.get('version'))
+            entry.setdefault('upgrade_seq', meta.get('upgrade_seq'))
         return {'backups': entries, 'backup_dir': self.backup_dir}
 
     def prune(self, check_mode=False):

@@ -138,7 +138,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_install import
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
                     '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
 BUILTIN_DB_SERVICES = ('mysql', 'redis')
-KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+KEY_RE = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]*\Z')
 
 
 def _positive_int(key, value):
@@ -158,7 +158,7 @@ def validate_settings(settings, warn, mem_total_mb=None, mb_per_process=200):
     out = {}
     for key, value in settings.items():
         if not isinstance(key, str) or not KEY_RE.match(key):
-            raise FuncError('Invalid configuration key %r' % (key,))
+            raise FuncError('settings: invalid configuration key %r (keys are letters, digits and _)' % (key,))
         if value is None:
             continue
         if key == 'LOG_LEVEL':

@@ -45,12 +45,12 @@ def cleanup():
     subprocess.run(['rm', '-rf', DIR, MARKER, LOGROTATE, LOCK], check=False)
 
 
-def run(name, version, **extra):
+def run(name, version, check=False, **extra):
     data = dict(VARS, func_version=version, **extra)
     with open(VARS_FILE, 'w') as handle:
         yaml.safe_dump(data, handle)
     os.chmod(VARS_FILE, 0o600)
-    return run_playbook(playbook(name), extra_args=['-e', '@' + VARS_FILE])
+    return run_playbook(playbook(name), check=check, extra_args=['-e', '@' + VARS_FILE])
 
 
 def start(name, version):
@@ -106,6 +106,39 @@ def test_malformed_extra_hosts_ip_is_refused_before_any_change():
     assert res.rc != 0
     assert '10.0.0.300' in res.stdout, res.stdout[-3000:]
     assert not os.path.exists(DIR) and not stack_services()
+
+
+BUNDLE_517 = os.path.join(REPO, '.cache', 'bundle', 'dataflux-func-portable-x86_64-5.1.7')
+
+
+@pytest.mark.parametrize('extra,must_say', [
+    ({'func_install_dir': '/'}, 'system directory'),
+    ({'func_install_dir': '/usr'}, 'system directory'),
+    ({'func_install_dir': 'relative/ifault'}, 'must be an absolute path'),
+    ({'func_port': 99999}, 'func_port must be a port number from 1 to 65535'),
+    ({'func_extra_hosts': {'db.internal\n': '10.0.0.5'}}, 'is not a host name'),
+    ({'func_extra_hosts': {'db.internal': '10.0.0.5\n'}}, 'is not an IPv4 or IPv6 address'),
+    ({'func_image_source': 'bundle', 'func_bundle_dir': BUNDLE_517, 'func_version': '5.1.9'},
+     'func_version is 5.1.9 but the bundle'),
+], ids=['root', 'usr', 'relative', 'port', 'host-newline', 'ip-newline', 'version-not-in-bundle'])
+def test_dangerous_variables_are_refused_before_any_change(extra, must_say):
+    watched = ['/docker-stack.yaml', '/data', '/mysql', '/redis', '/usr/docker-stack.yaml', '/usr/data',
+               os.path.join(REPO, 'relative'), DIR, MARKER]
+    before = {p: os.path.exists(p) for p in watched}
+    version = extra.pop('func_version', '5.1.7')
+    for check in (True, False):
+        res = run('install.yml', version, check=check, **extra)
+        assert res.rc != 0 and must_say in res.stdout, res.stdout[-3000:]
+        assert 'Traceback' not in res.stdout + res.stderr
+        assert {p: os.path.exists(p) for p in watched} == before
+        assert not stack_services()
+
+
+def test_a_misspelled_role_variable_is_named_not_ignored():
+    res = run('install.yml', '5.1.7', check=True, func_imgae_source='bundle')
+    out = res.stdout + res.stderr
+    assert 'func_imgae_source is not a variable of dataflux.func' in out, out[-3000:]
+    assert 'did you mean func_image_source?' in out
 
 
 def test_sigkill_in_the_middle_of_an_upgrade_then_rerun_converges():

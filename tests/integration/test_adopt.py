@@ -58,6 +58,15 @@ def test_adopt_and_upgrade_official_install(official_install):
         before_cfg = yaml.safe_load(handle)
 
     playbook = os.path.join(REPO, 'playbooks', 'upgrade.yml')
+    # extra_hosts cannot go into an adopted stack file: a clear refusal, not silence (nothing changes)
+    with open(env.stack_file) as handle:
+        stack_before = handle.read()
+    refused = run_playbook(playbook, extra_vars=dict(VARS, func_extra_hosts={'db.internal': '10.0.0.5'}))
+    assert refused.rc != 0 and 'func_extra_hosts cannot be applied' in refused.stdout, refused.stdout[-3000:]
+    assert services() == before_services
+    with open(env.stack_file) as handle:
+        assert handle.read() == stack_before
+
     res = run_playbook(playbook, extra_vars=VARS)
     assert res.rc == 0 and not res.failed(), res.stdout[-6000:] + res.stderr[-3000:]
     assert res.changed() > 0

@@ -159,6 +159,27 @@ def test_upgrade_to_517(host):
     assert again.changed(HOST) == 0
 
 
+def test_downgrade_is_refused_unless_asked_and_then_restores_the_backup_of_that_version(host):
+    old = {'func_version': '5.1.6', 'func_bundle_dir': bundle('5.1.6')}
+    seq_517 = seq(host)
+    host_mysql(host, "UPDATE biz_l215_probe SET v='written on 5.1.7' WHERE id=1;")
+    for check in (True, False):
+        refused = play(host, 'upgrade.yml', old, check=check)
+        assert refused.rc != 0 and refused.failed(HOST)
+        msgs = [r.get('msg', '') for _n, r in refused.task_results(HOST) if r.get('failed')]
+        assert msgs and 'older than the running 5.1.7' in msgs[0] and 'func_allow_downgrade' in msgs[0], msgs
+        assert image_info(host)['VERSION'] == '5.1.7'
+    down = ok(play(host, 'upgrade.yml', dict(old, func_allow_downgrade=True)), 'downgrade')
+    assert 'Downgraded' in down.stdout or any('Downgraded' in str(r.get('msg', '')) for _n, r in
+                                              down.task_results(HOST))
+    assert image_info(host)['VERSION'] == '5.1.6'
+    assert seq(host) < seq_517                                   # the database of 5.1.6, from its backup
+    assert host_mysql(host, 'SELECT v FROM biz_l215_probe WHERE id=1').strip() == 'before backup'
+    back = ok(play(host, 'upgrade.yml', {'func_version': '5.1.7', 'func_bundle_dir': bundle('5.1.7')}),
+              'upgrade again')
+    assert back.changed(HOST) > 0 and image_info(host)['VERSION'] == '5.1.7' and seq(host) == seq_517
+
+
 def test_migrate_db_without_a_mysql_client_on_the_host(host):
     db = ExtDB(base=os.path.join(BASE, 'mysql'), port=MYSQL_PORT, root_password=MYSQL_PW,
                extra_args=['--bind-address=%s' % GATEWAY, '--innodb-buffer-pool-size=64M',

@@ -93,7 +93,8 @@ def test_atomic_write_mode_and_no_temp_left(tmp_path):
     ({'_WORKER_CONCURRENCY': True}, 'positive integer'),
     ({'REDIS_PORT': 70000}, 'TCP port'),
     ({'REDIS_USE_TLS': 'yes'}, 'boolean'),
-    ({'bad key': 1}, 'Invalid configuration key'),
+    ({'bad key': 1}, 'invalid configuration key'),
+    ({'LOG_LEVEL\n': 'INFO'}, 'invalid configuration key'),
 ])
 def test_validate_settings_rejects(settings, needle):
     with pytest.raises(common.FuncError) as err:
