@@ -54,9 +54,9 @@ options:
         where there is none, Python's own zlib, so it needs no tool; V(auto) is V(zstd) where the host has
         C(zstd), else V(gzip); V(none) writes plain C(.sql). Every tool a dump needs is checked before
         anything is written, in check mode too.
-      - V(none) is refused when O(backup_dir) is DataFlux Func's own C(data/sqldump): the product's hourly rotation
-        deletes a plain prefixed C(.sql) there and, through an upstream bug, then stops pruning its backups by
-        count. The safety backup of O(state=restore) is compressed there for the same reason.
+      - V(none) is refused when O(backup_dir) is DataFlux Func's own C(data/sqldump), because the product's hourly
+        rotation deletes a plain prefixed C(.sql) there and, through an upstream bug, then stops pruning its
+        backups by count. The safety backup of O(state=restore) is compressed there for the same reason.
     type: str
     choices: [none, auto, gzip, zstd]
     default: auto
@@ -96,7 +96,7 @@ options:
   allow_foreign_dump:
     description:
       - Restore a dump whose C(DATAFLUX_FUNC_ID) differs from the installation's. Such a dump is refused by
-        default: it replaces the installation's identity, and its users' password hashes were made with the
+        default, because it replaces the installation's identity, and its users' password hashes were made with the
         other installation's SECRET, so nobody can sign in until the admin password is reset.
     type: bool
     default: false
@@ -104,7 +104,7 @@ options:
     description:
       - With V(false) (default), as the maintenance guide's import, only the tables the dump holds are
         replaced; other tables of the database are kept and listed in RV(kept_tables).
-      - With V(true) the database is made to equal the dump: every other table is dropped and listed in
+      - With V(true) the database is made to equal the dump; every other table is dropped and listed in
         RV(dropped_tables).
     type: bool
     default: false

@@ -259,7 +259,28 @@ class StackRunner(object):
                              % (self.stack_file, svc, ', '.join(keys)))
         return normalize_compose_stack(data, self.stack, os.path.dirname(self.stack_file))
 
+    def other_stack_using_install_dir(self):
+        """The name of another stack whose services bind-mount this installation's directory (or None)."""
+        top = self.inst.install_dir.rstrip('/') + '/'
+        names = [row['Name'] for row in self.docker.json_lines('service', 'ls', '--format', '{{json .}}')]
+        for svc in self.docker.inspect('service', *names) if names else []:
+            spec = svc.get('Spec') or {}
+            stack = (spec.get('Labels') or {}).get('com.docker.stack.namespace')
+            if stack == self.stack:
+                continue
+            for mount in ((spec.get('TaskTemplate') or {}).get('ContainerSpec') or {}).get('Mounts') or []:
+                source = (mount.get('Source') or '').rstrip('/') + '/'
+                if mount.get('Type') == 'bind' and source.startswith(top):
+                    return stack or spec.get('Name')
+        return None
+
     def deploy(self, why):
+        other = self.other_stack_using_install_dir()
+        if other:
+            raise FuncError('Stack %s already runs from %s (its services mount that directory). Deploying it again '
+                            'as stack %s would start a second MySQL and Redis on the same data files. Use '
+                            'stack_name=%s. Nothing was changed.' % (other, self.inst.install_dir, self.stack, other),
+                            other_stack=other)
         self.actions.append('deploy stack %s (%s)' % (self.stack, why))
         if self.check:
             return

@@ -31,8 +31,12 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 
 # --- generated values --------------------------------------------------------------------------------------
 NASTY = st.sampled_from(['', ' ', '\n', '\0', '$(id)', '`id`', "'; DROP TABLE wat_main_user; --", '" OR 1=1 --',
-                         '../../../etc', '..', '~', '多字节😀', 'a' * 5000, '\\', '%s', '{{ 7*7 }}', '-rf'])
-TEXT = st.one_of(NASTY, st.text(min_size=1, max_size=40), NASTY.map(lambda s: 'x' + s + 'y'))
+                         '../../../etc', '..', '~', '多字节😀', 'a' * 5000, '\\', '%s', '-rf'])
+# Jinja ({{ }}, {% %}) is left out: Ansible templates task arguments before any module sees them (a value such as
+# '{{ 7*7 }}' reaches the module as '49'); what a module receives is what is tested here.
+_NO_JINJA = re.compile(r'\{[{%#]')
+TEXT = st.one_of(NASTY, st.text(min_size=1, max_size=40), NASTY.map(lambda s: 'x' + s + 'y')).filter(
+    lambda s: not _NO_JINJA.search(s))
 RELATIVE = st.one_of(st.sampled_from(['relative', './x', '../x', 'a/b', 'dataflux-func']),
                      st.text(alphabet='abc./-_ ', min_size=1, max_size=20).filter(lambda s: not s.startswith('/')))
 BAD_PATH = st.one_of(RELATIVE, st.sampled_from(['/', '/usr', '/etc', '/root', '/tmp', '/var', '/home', '//',

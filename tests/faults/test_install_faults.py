@@ -141,6 +141,24 @@ def test_a_misspelled_role_variable_is_named_not_ignored():
     assert 'did you mean func_image_source?' in out
 
 
+def test_an_image_that_does_not_know_the_database_seq_is_refused():
+    """A newer-looking tag whose image stops at an older UPGRADE_DB_SEQ (5.1.6's, 28) on a 5.1.7 database (29)."""
+    docker('tag', 'dff-test/dataflux-func:5.1.6', 'dff-test/dataflux-func:5.1.9')
+    try:
+        res = run('install.yml', '5.1.7')
+        assert res.rc == 0, res.stdout[-3000:]
+        for check in (True, False):
+            refused = run('upgrade.yml', '5.1.9', check=check)
+            assert refused.rc != 0 and 'a downgrade in disguise' in refused.stdout, refused.stdout[-3000:]
+            assert 'up to UPGRADE_DB_SEQ 28' in refused.stdout and 'already at 29' in refused.stdout
+            image = docker('service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}',
+                           '%s_server' % STACK).stdout.strip()
+            assert image.startswith('dff-test/dataflux-func:5.1.7'), image
+    finally:
+        docker('rmi', 'dff-test/dataflux-func:5.1.9', check=False)
+        cleanup()
+
+
 def test_sigkill_in_the_middle_of_an_upgrade_then_rerun_converges():
     res = run('install.yml', '5.1.6')
     assert res.rc == 0, res.stdout[-4000:]
