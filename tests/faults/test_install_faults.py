@@ -185,6 +185,9 @@ def test_sigkill_in_the_middle_of_an_upgrade_then_rerun_converges():
 
 
 def test_two_concurrent_upgrade_runs_never_interleave():
+    cleanup()
+    installed = run('install.yml', '5.1.6')      # the first run below is a real upgrade: it holds the lock long
+    assert installed.rc == 0, installed.stdout[-3000:]
     first = start('upgrade.yml', '5.1.7')
     wait_for(lambda: os.path.exists(os.path.join(LOCK, 'owner')) or first.poll() is not None, 300, interval=0.2,
              what='the first run to take the lock')

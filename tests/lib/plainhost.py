@@ -50,8 +50,8 @@ def _docker(*args, check=True, timeout=120, input=None):
     proc = subprocess.run([docker, *args], capture_output=True, text=True, input=input, timeout=timeout,
                           check=False)
     if check and proc.returncode != 0:
-        raise RuntimeError('docker %s failed (rc %d): %s' % (' '.join(args[:3]), proc.returncode,
-                                                           (proc.stderr or proc.stdout).strip()[-2000:]))
+        detail = (proc.stderr or proc.stdout).strip()[-2000:]
+        raise RuntimeError('docker %s failed (rc %d): %s' % (' '.join(args[:3]), proc.returncode, detail))
     return proc
 
 
