@@ -203,7 +203,7 @@ class FuncEnv:
         except OSError:
             return None
 
-    def down(self, remove_dir=True, timeout=90):
+    def down(self, remove_dir=True, timeout=240):
         if docker('stack', 'ls', '--format', '{{.Name}}', check=False).stdout.split().count(self.stack):
             docker('stack', 'rm', self.stack, check=False)
         label = 'label=com.docker.stack.namespace=%s' % self.stack
