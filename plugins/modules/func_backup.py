@@ -353,7 +353,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_docker import 
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, check_path, parse_size
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
     COMPRESSIONS, DecompressedReader, DumpScanner, DumpSummary, MySQLClient, detect_format, missing_tools,
-    mysql_argument_spec, quote_ident, resolve_compress, zip_sql_member)
+    mysql_argument_spec, quote, quote_ident, resolve_compress, zip_sql_member)
 
 PREFIX = 'dataflux-func-sqldump-'
 # Tables every DataFlux Func database has (since 1.x): a source without them is not a DataFlux Func dump.
@@ -533,17 +533,21 @@ class Backup(object):
         tag = image.rsplit(':', 1)[1] if ':' in image.rsplit('/', 1)[-1] else None
         return tag
 
-    def upgrade_seq(self, client):
+    @staticmethod
+    def system_setting(client, key):
+        """A value of wat_main_system_setting (JSON string quotes stripped), None when unreadable or absent."""
         try:
-            rows = client.query("SELECT value FROM wat_main_system_setting WHERE id = 'UPGRADE_DB_SEQ'")
+            rows = client.query('SELECT value FROM wat_main_system_setting WHERE id = %s' % quote(key))
         except FuncError:
             return None
         if not rows or rows[0].get('value') is None:
             return None
-        value = rows[0]['value'].strip().strip('"')
+        return rows[0]['value'].strip().strip('"') or None
+
+    def upgrade_seq(self, client):
         try:
-            return int(value)
-        except ValueError:
+            return int(self.system_setting(client, 'UPGRADE_DB_SEQ'))
+        except (TypeError, ValueError):
             return None
 
     # --- dump ----------------------------------------------------------------------------
@@ -725,13 +729,7 @@ class Backup(object):
             return False
 
     def func_id(self, client):
-        try:
-            rows = client.query("SELECT value FROM wat_main_system_setting WHERE id = 'DATAFLUX_FUNC_ID'")
-        except FuncError:
-            return None
-        if not rows or rows[0].get('value') is None:
-            return None
-        return rows[0]['value'].strip().strip('"') or None
+        return self.system_setting(client, 'DATAFLUX_FUNC_ID')
 
     def _drop_sql(self, client, tables=None):
         """DROP statements for the given tables (those the dump creates), or for every table and view (None)."""

@@ -12,8 +12,6 @@ compose version 3.2 for the long port syntax).
 """
 import json
 import os
-import subprocess
-import tempfile
 import time
 import urllib.request
 
@@ -21,7 +19,7 @@ import pytest
 import yaml
 
 from tests.lib.ansible_runner import REPO, run_playbook
-from tests.lib.plainhost import PlainHost
+from tests.lib.plainhost import on_network
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,10 +80,6 @@ VARS = {
 }
 
 
-def docker(*args, check=True):
-    return subprocess.run(['docker'] + list(args), capture_output=True, text=True, check=check, timeout=120)
-
-
 def image_info():
     with urllib.request.urlopen('http://%s:%d/api/v1/image-info' % (HOST_IP, PORT), timeout=10) as resp:
         return json.loads(resp.read().decode())['data']
@@ -105,24 +99,12 @@ def wait_version(version, timeout=300):
 
 @pytest.fixture(scope='module')
 def official():
-    docker('network', 'rm', NETWORK, check=False)
-    docker('network', 'create', '--subnet', SUBNET, '--gateway', GATEWAY, NETWORK)
-    node = PlainHost(HOST, image='dff-test/plain:py36', network=NETWORK, ip=HOST_IP)
-    node.start()
-    fd, inventory = tempfile.mkstemp(prefix='dfft-l215o-', suffix='.json')
-    with os.fdopen(fd, 'w') as handle:
-        json.dump({'dataflux_func': {'hosts': {HOST: node.inventory_vars()}}}, handle)
-    node.inventory = inventory
-    try:
+    with on_network(HOST, 'dff-test/plain:py36', NETWORK, SUBNET, GATEWAY, HOST_IP) as node:
         out = node.exec('sh', '-c', INSTALLER, 'sh', '/bundle/dataflux-func-portable-x86_64-5.1.6', INSTALL_DIR,
                         str(PORT), input=ADMIN_PW + '\n', timeout=600)
         assert out.returncode == 0, out.stdout + out.stderr
         wait_version('5.1.6')
         yield node
-    finally:
-        os.unlink(inventory)
-        node.stop()
-        docker('network', 'rm', NETWORK, check=False)
 
 
 def cat(node, path):
@@ -160,7 +142,7 @@ def test_official_516_layout_is_upgraded_to_517(official):
     stack_before = yaml.safe_load(cat(node, INSTALL_DIR + '/docker-stack.yaml'))
     seq_before = [line.split('\t')[1] for line in data.splitlines() if line.startswith('UPGRADE_DB_SEQ\t')]
 
-    result = run_playbook(os.path.join(REPO, 'playbooks', 'upgrade.yml'), VARS, inventory=node.inventory,
+    result = run_playbook(os.path.join(REPO, 'playbooks', 'upgrade.yml'), VARS, inventory=node.inventory_file,
                           env={'ANSIBLE_PIPELINING': 'true'})
     assert result.rc == 0 and not result.failed(HOST), result.stdout[-6000:] + result.stderr[-2000:]
     assert result.changed(HOST) > 0
@@ -182,6 +164,6 @@ def test_official_516_layout_is_upgraded_to_517(official):
     seq_after = [line.split('\t')[1] for line in after.splitlines() if line.startswith('UPGRADE_DB_SEQ\t')]
     assert seq_before and seq_after and int(seq_after[0]) > int(seq_before[0]), (seq_before, seq_after)
 
-    again = run_playbook(os.path.join(REPO, 'playbooks', 'upgrade.yml'), VARS, inventory=node.inventory,
+    again = run_playbook(os.path.join(REPO, 'playbooks', 'upgrade.yml'), VARS, inventory=node.inventory_file,
                          env={'ANSIBLE_PIPELINING': 'true'})
     assert again.rc == 0 and again.changed(HOST) == 0, again.stdout[-6000:]

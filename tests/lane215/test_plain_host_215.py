@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 import urllib.request
 
@@ -21,7 +20,7 @@ import pytest
 from tests.lib.ansible_runner import REPO, run_playbook
 from tests.lib.extdb import ExtDB
 from tests.lib.extredis import ExtRedis
-from tests.lib.plainhost import PlainHost
+from tests.lib.plainhost import on_network
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,32 +46,16 @@ def bundle(version):
     return '/bundle/dataflux-func-portable-x86_64-%s' % version
 
 
-def docker(*args, check=True):
-    return subprocess.run(['docker'] + list(args), capture_output=True, text=True, check=check, timeout=120)
-
-
 @pytest.fixture(scope='module')
 def host():
-    docker('network', 'rm', NETWORK, check=False)
-    docker('network', 'create', '--subnet', SUBNET, '--gateway', GATEWAY, NETWORK)
-    node = PlainHost(HOST, image='dff-test/plain:py36', network=NETWORK, ip=HOST_IP)
-    node.start()
-    fd, inventory = tempfile.mkstemp(prefix='dfft-l215-', suffix='.json')
-    with os.fdopen(fd, 'w') as handle:
-        json.dump({'dataflux_func': {'hosts': {HOST: node.inventory_vars()}}}, handle)
-    node.inventory = inventory
-    try:
+    with on_network(HOST, 'dff-test/plain:py36', NETWORK, SUBNET, GATEWAY, HOST_IP) as node:
         yield node
-    finally:
-        os.unlink(inventory)
-        node.stop()
-        docker('network', 'rm', NETWORK, check=False)
 
 
 def play(host, name, extra=None, check=False, diff=False):
     variables = dict(VARS)
     variables.update(extra or {})
-    return run_playbook(os.path.join(REPO, 'playbooks', name), variables, inventory=host.inventory, check=check,
+    return run_playbook(os.path.join(REPO, 'playbooks', name), variables, inventory=host.inventory_file, check=check,
                         diff=diff, env={'ANSIBLE_PIPELINING': 'true'})
 
 

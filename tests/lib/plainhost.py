@@ -31,10 +31,12 @@ As a pytest fixture, with an Ansible inventory reaching the host as ops + sudo o
 Containers carry the label dfft.plain=1; name them dfft-plain-* (start() replaces only a container of the same
 name that carries that label, never someone else's).
 """
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -155,3 +157,24 @@ class PlainHost:
     def inventory(self, group='plain'):
         """A one-host YAML/JSON inventory (json.dumps it to a .json or .yml file)."""
         return {'all': {'children': {group: {'hosts': {self.name: self.inventory_vars()}}}}}
+
+
+@contextlib.contextmanager
+def on_network(name, image, network, subnet, gateway, ip, group='dataflux_func'):
+    """A started plain host at ip on its own user network (created here, gateway = this machine), with
+    .inventory_file: a 0600 JSON inventory putting it in group. Host, file and network are removed afterwards."""
+    _docker('network', 'rm', network, check=False)
+    _docker('network', 'create', '--subnet', subnet, '--gateway', gateway, network)
+    node = PlainHost(name, image=image, network=network, ip=ip)
+    node.inventory_file = None
+    try:
+        node.start()
+        fd, node.inventory_file = tempfile.mkstemp(prefix='dfft-plain-', suffix='.json')
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(node.inventory(group), handle)
+        yield node
+    finally:
+        if node.inventory_file:
+            os.unlink(node.inventory_file)
+        node.stop()
+        _docker('network', 'rm', network, check=False)

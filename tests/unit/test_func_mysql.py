@@ -211,6 +211,18 @@ def bare_path(tmp_path, monkeypatch):
     return empty
 
 
+def _read_all(reader, size):
+    """Everything a DecompressedReader yields, read size bytes at a time, then closed (which checks the data)."""
+    got = b''
+    while True:
+        piece = reader.read(size)
+        if not piece:
+            break
+        got += piece
+    reader.close()
+    return got
+
+
 def test_gzip_without_the_gzip_tool_round_trips(bare_path, tmp_path):
     assert m.compressor_argv('gzip') is None
     assert m.resolve_compress('auto') == 'gzip'
@@ -222,14 +234,7 @@ def test_gzip_without_the_gzip_tool_round_trips(bare_path, tmp_path):
     assert gzip.decompress(path.read_bytes()) == data            # what `gzip -dc` would read
     assert m.detect_format(str(path)) == 'gzip'
     reader = m.DecompressedReader('gzip', str(path))
-    got = b''
-    while True:
-        piece = reader.read(4096)
-        if not piece:
-            break
-        got += piece
-    reader.close()
-    assert got == data
+    assert _read_all(reader, 4096) == data
 
 
 def test_damaged_gzip_is_an_error_without_the_tool(bare_path, tmp_path):
@@ -286,14 +291,7 @@ def test_decompressed_reader_with_the_tools(tmp_path):
     bad.write_bytes(gzip.compress(data)[:5000])
     reader = m.DecompressedReader('gzip', str(good))
     assert reader.proc is not None
-    got = b''
-    while True:
-        piece = reader.read(65536)
-        if not piece:
-            break
-        got += piece
-    reader.close()
-    assert got == data
+    assert _read_all(reader, 65536) == data
     reader = m.DecompressedReader('gzip', str(bad))
     while reader.read(65536):
         pass
