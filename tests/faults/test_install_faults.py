@@ -142,8 +142,8 @@ def test_a_misspelled_role_variable_is_named_not_ignored():
 
 
 def test_an_image_that_does_not_know_the_database_seq_is_refused():
-    """A newer-looking tag whose image stops at an older UPGRADE_DB_SEQ (5.1.6's, 28) on a 5.1.7 database (29)."""
-    docker('tag', 'dff-test/dataflux-func:5.1.6', 'dff-test/dataflux-func:5.1.9')
+    """A newer-looking tag whose image stops at an older UPGRADE_DB_SEQ (3.7.2's, 28) on a 5.1.7 database (29)."""
+    docker('tag', 'dff-test/dataflux-func:3.7.2', 'dff-test/dataflux-func:5.1.9')
     try:
         res = run('install.yml', '5.1.7')
         assert res.rc == 0, res.stdout[-3000:]

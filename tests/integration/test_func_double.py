@@ -1,7 +1,12 @@
-"""The func double honours the operational contract of DataFlux Func (docs/dev/DESIGN.md).
+"""What the func double must do beyond the product contract (docs/dev/DESIGN.md).
 
-One installation (stack dfft-double, port 18080, /tmp/dfft/double) goes through: setup mode -> headless setup
--> API / workers / beat / backup / admin-tool -> upgrade 5.1.6 -> 5.1.7 -> broken 5.1.8. Tests run in file order.
+The facts it shares with the real DataFlux Func (setup mode, setup errors and the user-config rewrite, sign-in and
+captcha, Redis key shapes, the in-app backup header) are asserted on both in tests/contract/test_contract.py. This
+module keeps what only the double can show on demand: its test tasks, two beats, admin-tool, an upgrade between its
+images and the broken image.
+
+One installation (stack dfft-double, port 18080, /tmp/dfft/double) goes through: headless setup -> API / workers /
+beat / backup / admin-tool -> upgrade 5.1.6 -> 5.1.7 -> broken 5.1.8. Tests run in file order.
 """
 import io
 import json
@@ -35,42 +40,27 @@ def hgetall(env, key):
     return dict(zip(lines[0::2], lines[1::2]))
 
 
-def test_setup_mode_then_installed(env):
+def test_headless_setup(env):
     wait_for(lambda: env.http('GET', '/')[0] == 200, 60, what='setup page')
-    code, body, headers = env.http('GET', '/api/v1/do/ping')
-    assert code == 302 and headers['Location'] == '/'
-    code, body, _x = env.http('POST', '/setup', {'userConfig': {'MYSQL_HOST': 'no-such-host.invalid'}})
-    assert code == 400 and 'mysql' in body['setupErrors']
-    assert env.ping() == 302
-
     env.setup()
     env.wait_ping(60)
     # a binary row for the backup test (any backup from now on must carry it as a HEX literal)
     env.mysql("INSERT INTO biz_main_file_blob (id, name, content) VALUES ('blob-1', 'bin', X'00FF0A27')")
     env.blob_time = time.time()
-    st = os.stat(env.user_config_path)
-    assert st.st_mode & 0o777 == 0o600
     cfg = yaml.safe_load(open(env.user_config_path))
     assert cfg['_IS_INSTALLED'] is True and cfg['SECRET'] == env.secret
-    assert not any(k.startswith(('ADMIN_', 'AUTO_SETUP')) for k in cfg)
     rows = dict(env.mysql_rows("SELECT id, value FROM wat_main_system_setting"))
-    assert rows['UPGRADE_DB_SEQ'] == '28'
-    assert json.loads(rows['DATAFLUX_FUNC_ID']).startswith('DFF')
+    assert rows['UPGRADE_DB_SEQ'] == '29'                 # 5.1.6 ends at 29, like upstream's upgrade-info.yaml
     assert env.config('_IS_INSTALLED') == 'true'
     assert len(open(os.path.join(env.data_dir, 'localhost-auth-token')).read().strip()) == 16
 
 
-def test_api_image_info_and_sign_in(env):
+def test_api_headers_and_system_info(env):
     code, body, headers = env.http('GET', '/api/v1/image-info')
     assert code == 200 and body['data']['VERSION'] == '5.1.6'
     assert headers['X-Dff-Version'] == '5.1.6'
-    ping = env.http('GET', '/api/v1/do/ping')[1]
-    assert (ping['ok'], ping['error'], ping['message'], ping['data']) == (True, 200, '', 'pong')
     assert env.http('GET', '/api/v1/system-info')[0] == 200
-    code, body, _x = env.sign_in()
-    assert code == 200 and body['data']['xAuthToken']
-    assert env.sign_in(password='wrong')[0] == 401
-    assert env.sign_in(username='nobody')[0] == 401
+    assert env.sign_in_ok() is True
     # schema is utf8mb4 everywhere
     colls = env.mysql_rows("SELECT DISTINCT TABLE_COLLATION FROM information_schema.TABLES "
                            "WHERE TABLE_SCHEMA='dataflux_func'")
@@ -99,7 +89,6 @@ def test_worker_consumes_queue_and_heartbeats(env):
 def test_beat_lock_held_by_one_beat(env):
     holder = env.redis('GET', 'DataFluxFunc-worker#lock@beatMaster')
     assert holder.startswith('beat-')
-    assert 0 < int(env.redis('TTL', 'DataFluxFunc-worker#lock@beatMaster')) <= 5
     docker('service', 'scale', '-d', 'dfft-double_beat=2')
     try:
         def two_beats():
@@ -123,7 +112,6 @@ def test_auto_backup_zip_from_cron(env):
     with zipfile.ZipFile(os.path.join(sqldump, name)) as z:
         assert z.namelist() == [name[:-4] + '.sql']
         sql = io.TextIOWrapper(z.open(z.namelist()[0]), encoding='utf-8').read()
-    assert sql.startswith('-- DataFlux Func DB Backup')
     assert 'DROP TABLE IF EXISTS `wat_main_user`' in sql and 'LOCK TABLES `wat_main_user` WRITE' in sql
     assert "X'00FF0A27'" in sql
     assert 'INSERT INTO `biz_main_task_record`' not in sql     # schema only
@@ -138,12 +126,13 @@ def test_admin_tool(env):
     assert p.returncode == 0 and 'Are you sure you want to do this? (yes/no):' in p.stdout and 'Canceled' in p.stdout
     p = env.admin_tool('reset_admin', '--admin-username', 'root-admin', '--admin-password', new_pw, input='yes\n')
     assert p.returncode == 0 and 'Done' in p.stdout
-    assert env.sign_in('root-admin', new_pw)[0] == 200
-    assert env.sign_in(env.admin_username, env.admin_password)[0] == 401
+    assert env.sign_in_ok('root-admin', new_pw) is True
+    assert env.sign_in_ok(env.admin_username, env.admin_password) is False
+    time.sleep(1.5)                       # a wrong password locks its username for a second (as upstream)
     p = env.admin_tool('reset_admin', '-f', '--admin-username', env.admin_username,
                        '--admin-password', env.admin_password)
     assert p.returncode == 0 and 'Done' in p.stdout
-    assert env.sign_in()[0] == 200
+    assert env.sign_in_ok() is True
     p = env.admin_tool('reset_upgrade_db_seq', '-f', input='not-a-number\n')
     assert p.returncode == 0 and 'Error' in p.stdout
     env.redis('SET', 'dfft-probe', '1')
@@ -158,11 +147,12 @@ def test_upgrade_516_to_517(env):
     env.set_image('dff-test/dataflux-func:5.1.7')
     wait_for(lambda: env.http('GET', '/api/v1/image-info')[1]['data']['VERSION'] == '5.1.7', 90,
              what='5.1.7 server')
+    # both releases end at seq 29: nothing to upgrade (the seq moves of the double are in the broken-image test)
     assert env.mysql_rows("SELECT value FROM wat_main_system_setting WHERE id='UPGRADE_DB_SEQ'") == [('29',)]
     assert env.mysql_rows("SELECT title FROM biz_main_script WHERE id='demo__main'") == [('Demo ✓',)]
     assert env.mysql_rows('SELECT id, username, passwordHash FROM wat_main_user') == before
     assert env.mysql_rows("SHOW TABLES LIKE 'biz_main_cron_job'") == [('biz_main_cron_job',)]
-    assert env.sign_in()[0] == 200
+    assert env.sign_in_ok() is True
 
 
 def test_broken_image_never_answers_ping(env):

@@ -23,7 +23,8 @@ import urllib.request
 import yaml
 
 DOCKER = shutil.which('docker') or 'docker'
-FUNC_IMAGE = 'dff-test/dataflux-func'
+FUNC_IMAGE = 'dff-test/dataflux-func'           # the func double (tests/func_double)
+REAL_IMAGE = 'dff-real/dataflux-func'           # the real product, built from source by tests/images/real/build
 MYSQL_IMAGE = 'dff-test/mariadb:10.11'
 REDIS_IMAGE = 'dff-test/redis:7.0'
 MYSQL_COMMAND = ('--tls-version=TLSv1.2 --innodb-large-prefix=on --character-set-server=utf8mb4 '
@@ -76,14 +77,15 @@ def wait_for(predicate, timeout, interval=1.0, what='condition'):
 class FuncEnv:
     def __init__(self, stack='dfft-x', port=18081, install_dir='/tmp/dfft/x', version='5.1.7', mysql=True,
                  redis=True, worker_layout='default', image=None, admin_username='admin', admin_password=None,
-                 user_config=None, setup=True, mysql_image=MYSQL_IMAGE, redis_image=REDIS_IMAGE):
+                 user_config=None, setup=True, mysql_image=MYSQL_IMAGE, redis_image=REDIS_IMAGE, real=False):
         if worker_layout not in WORKER_LAYOUTS:
             raise ValueError('worker_layout must be one of %s' % sorted(WORKER_LAYOUTS))
         self.stack = stack
         self.port = int(port)
         self.install_dir = install_dir
         self.version = version
-        self.image = image or '%s:%s' % (FUNC_IMAGE, version)
+        self.real = real
+        self.image = image or '%s:%s' % (REAL_IMAGE if real else FUNC_IMAGE, version)
         self.with_mysql = mysql
         self.with_redis = redis
         self.worker_layout = worker_layout
@@ -184,8 +186,10 @@ class FuncEnv:
     def setup(self, timeout=180):
         """Headless first-time setup through POST /setup (retried until MySQL/Redis are ready)."""
         wait_for(lambda: self.http('GET', '/')[0] == 200, timeout, what='setup page of %s' % self.stack)
-        body = {'userConfig': {'ADMIN_USERNAME': self.admin_username, 'ADMIN_PASSWORD': self.admin_password,
-                               'ADMIN_PASSWORD_REPEAT': self.admin_password}}
+        # the setup page posts every field of its form (connection settings included: the product checks the
+        # posted values, not the file's) plus the admin; so does this
+        body = {'userConfig': dict(self.user_config(), ADMIN_USERNAME=self.admin_username,
+                                   ADMIN_PASSWORD=self.admin_password, ADMIN_PASSWORD_REPEAT=self.admin_password)}
         last = []
 
         def post():
@@ -240,10 +244,37 @@ class FuncEnv:
             parsed = raw.decode('utf-8', 'replace')
         return status, parsed, hdrs
 
-    def sign_in(self, username=None, password=None):
-        return self.http('POST', '/api/v1/auth/do/sign-in', {'signIn': {
-            'username': username or self.admin_username,
-            'password': self.admin_password if password is None else password}})
+    def captcha(self, category='signIn'):
+        """(captchaToken, code): fetch a captcha as the web client does (a random token of the client's choosing)
+        and read its code back where the product keeps it, the Redis key
+        DataFluxFunc-server#captcha@<category>:captchaToken:<token>: (server/utils/captcha.js)."""
+        token = secrets.token_hex(12)
+        code, _body, _h = self.http('GET', '/api/v1/captcha/do/get?captchaCategory=%s&captchaToken=%s'
+                                    % (category, token))
+        if code != 200:
+            raise RuntimeError('GET captcha answered %s' % code)
+        value = self.redis('GET', 'DataFluxFunc-server#captcha@%s:captchaToken:%s:' % (category, token))
+        if not value:
+            raise RuntimeError('no captcha code in Redis for token %s' % token)
+        return token, value
+
+    def sign_in(self, username=None, password=None, captcha=True):
+        """POST /api/v1/auth/do/sign-in through the captcha flow (captcha=False sends none)."""
+        body = {'signIn': {'username': username or self.admin_username,
+                           'password': self.admin_password if password is None else password}}
+        if captcha:
+            body['captchaToken'], body['captcha'] = self.captcha()
+        return self.http('POST', '/api/v1/auth/do/sign-in', body)
+
+    def sign_in_ok(self, username=None, password=None):
+        """True when the credentials sign in (200 with an xAuthToken); False for a wrong username or password
+        (the product's EUserPassword). Anything else raises."""
+        code, body, _h = self.sign_in(username, password)
+        if code == 200 and (body.get('data') or {}).get('xAuthToken'):
+            return True
+        if isinstance(body, dict) and body.get('reason') == 'EUserPassword':
+            return False
+        raise RuntimeError('sign-in answered %s: %r' % (code, body))
 
     def container(self, service, timeout=60):
         """Id of a running container of <stack>_<service>."""
@@ -310,3 +341,22 @@ class FuncEnv:
         with open(self.stack_file, 'w') as f:
             yaml.safe_dump(cfg, f, default_flow_style=False, sort_keys=False)
         self.deploy()
+
+    # ------------------------------------------------------------------------------------------ contract helpers
+    def setup_user_config(self, **overrides):
+        """The userConfig a complete POST /setup carries, as the setup page (server/views/setup.ejs) and the install
+        role send it: SECRET, the MySQL and Redis connection and the admin. The product connects with the POSTED
+        values only (server/setup.js _doSetup), so a post of ADMIN_* alone fails there. None drops a key."""
+        cfg = self.user_config()
+        body = {k: cfg[k] for k in ('SECRET', 'MYSQL_HOST', 'MYSQL_PORT', 'MYSQL_USER', 'MYSQL_PASSWORD',
+                                    'MYSQL_DATABASE', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_DATABASE', 'REDIS_PASSWORD',
+                                    'REDIS_USE_TLS')}
+        body.update({'ADMIN_USERNAME': self.admin_username, 'ADMIN_PASSWORD': self.admin_password,
+                     'ADMIN_PASSWORD_REPEAT': self.admin_password})
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def redis_hash(self, key, db=5):
+        """HGETALL of a Redis hash as a dict (field -> value)."""
+        lines = self.redis('HGETALL', key, db=db).splitlines()
+        return dict(zip(lines[0::2], lines[1::2]))

@@ -18,7 +18,17 @@ START_TIME = time.time()
 with open(os.path.join(APP_DIR, 'image-info.json')) as _f:
     IMAGE_INFO = json.load(_f)
 VERSION = IMAGE_INFO['VERSION']
-UPGRADE_DB_SEQ_LAST = int(IMAGE_INFO['UPGRADE_DB_SEQ_LAST'])
+# Like upstream, the image knows its last DB upgrade only from its own upgrade-info.yaml (its last item), which the
+# Dockerfile trims to the version's (tests/func_double/image_build.py).
+with open(os.path.join(APP_DIR, 'upgrade-info.yaml')) as _f:
+    UPGRADE_INFO = sorted(yaml.safe_load(_f)['upgradeInfo'], key=lambda i: i['seq'])
+UPGRADE_DB_SEQ_LAST = UPGRADE_INFO[-1]['seq']
+try:
+    MAJOR_VERSION = int(VERSION.split('.')[0])
+except ValueError:
+    MAJOR_VERSION = 5
+# Releases before 4.0 keep a sign-in token as a string key per token (server/utils/auth.js of 3.7.2)
+LEGACY_TOKENS = MAJOR_VERSION < 4
 
 TRUE_STRINGS = ('true', '1', 'yes', 'on', 'o', 'y', 'ok')
 
@@ -166,10 +176,12 @@ def redis_connect(cfg, socket_timeout=None):
                        decode_responses=True)
 
 
-def key(cfg, role, topic, name, **tags):
+def key(cfg, role, topic, name, *tags):
+    """<APP_NAME>-<role>#<topic>@<name>[:<tag>:<value>...:] (toolkit._getCacheKey: tags in the given order, joined
+    by ':', with a trailing ':')."""
     k = '%s-%s#%s@%s' % (cfg['APP_NAME'], role, topic, name)
     if tags:
-        k += ':' + ''.join('%s:%s:' % (t, tags[t]) for t in sorted(tags))
+        k += ':%s:' % ':'.join(str(t) for t in tags)
     return k
 
 
@@ -289,9 +301,7 @@ ADMIN_SEED = ("INSERT INTO `wat_main_user` (`seq`,`id`,`username`,`passwordHash`
 
 
 def upgrade_items():
-    with open(os.path.join(APP_DIR, 'upgrade-info.yaml')) as f:
-        items = yaml.safe_load(f)['upgradeInfo']
-    return [i for i in sorted(items, key=lambda i: i['seq']) if i['seq'] <= UPGRADE_DB_SEQ_LAST]
+    return list(UPGRADE_INFO)
 
 
 def upgrade_table_names():

@@ -2,14 +2,16 @@
 import json
 import os
 import platform
-import secrets
 import socket
 import sys
 import threading
 import time
+import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dff_common as C
+import server_api as A
 
 TEMP_FLAGS = ('restartAllServers', 'restartAllWorkersAndBeat', 'pauseCronJobs')
 
@@ -28,8 +30,8 @@ def main():
         conn = C.mysql_connect(cfg)
         with conn.cursor() as cur:
             if C.get_system_setting(cur, 'DATAFLUX_FUNC_ID') is None:
-                import uuid
-                C.set_system_setting(cur, 'DATAFLUX_FUNC_ID', json.dumps('DFF' + uuid.uuid4().hex))
+                # JSON string "DFF<32 upper-case hex>" (server/appInit.js)
+                C.set_system_setting(cur, 'DATAFLUX_FUNC_ID', json.dumps('DFF' + uuid.uuid4().hex.upper()))
         conn.close()
     except Exception as e:
         log.error('MySQL not ready: %s', e)
@@ -44,30 +46,53 @@ def main():
         except OSError:
             return None
 
+    def find_user(username):
+        conn = C.mysql_connect(cfg)
+        try:
+            with conn.cursor() as cur:
+                cur.execute('SELECT `id`,`username`,`passwordHash`,`name`,`email`,`isDisabled` FROM `wat_main_user` '
+                            'WHERE `username`=%s', (username,))
+                row = cur.fetchone()
+        finally:
+            conn.close()
+        if not row:
+            return None
+        return dict(zip(('id', 'username', 'passwordHash', 'name', 'email', 'isDisabled'), row))
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = 'HTTP/1.1'
 
         def log_message(self, fmt, *args):
             log.debug('http %s', fmt % args)
 
-        def send(self, code, body=None, headers=None):
-            data = b'' if body is None else json.dumps(body, ensure_ascii=False).encode('utf-8')
+        def send(self, code, body=None, headers=None, ctype='application/json; charset=utf-8'):
+            if body is None:
+                data = b''
+            elif isinstance(body, str):
+                data = body.encode('utf-8')
+            else:
+                data = json.dumps(body, ensure_ascii=False).encode('utf-8')
             self.send_response(code)
             self.send_header(cfg['_WEB_SERVER_VERSION_HEADER'], C.VERSION)
             self.send_header(cfg['_WEB_SERVER_RELEASE_TIMESTAMP_HEADER'], str(C.IMAGE_INFO['RELEASE_TIMESTAMP']))
-            self.send_header('Content-Type', 'application/json; charset=utf-8')
+            self.send_header('Content-Type', ctype)
             self.send_header('Content-Length', str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
 
-        def ok(self, data=None):
-            self.send(200, {'ok': True, 'error': 200, 'message': '', 'data': data,
-                            'clientId': None, 'reqTime': time.strftime('%Y-%m-%dT%H:%M:%S')})
+        def req_info(self):
+            """What server/utils/responseInitialize.js appends to every JSON answer."""
+            now = time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime())
+            return {'traceId': 'TRACE-' + str(uuid.uuid4()).upper(), 'clientTime': None, 'reqTime': now,
+                    'respTime': now, 'reqCost': 0}
 
-        def fail(self, code, reason, message=''):
-            self.send(code, {'ok': False, 'error': code, 'reason': reason, 'message': message, 'data': None})
+        def ok(self, data=None):
+            self.send(200, dict({'ok': True, 'error': 200, 'message': '', 'data': data}, **self.req_info()))
+
+        def fail(self, err, req_body=None):
+            self.send(err.status, dict(err.body(self.command, self.path, req_body), **self.req_info()))
 
         def body(self):
             length = int(self.headers.get('Content-Length') or 0)
@@ -81,8 +106,12 @@ def main():
             x = self.headers.get(cfg['_WEB_AUTH_HEADER'])
             if x:
                 with r_lock:
-                    return bool(r.exists(C.key(cfg, 'server', 'token', 'xAuthToken', xAuthToken=x)))
+                    return A.token_valid(cfg, r, x)
             return False
+
+        def not_found(self):
+            self.fail(A.ApiError('EClientNotFound', 'No such router. Please make sure that the METHOD is correct and '
+                                 'no spelling missing in the URL', {'method': self.command, 'url': self.path}))
 
         def do_GET(self):
             path = self.path.split('?')[0]
@@ -91,80 +120,67 @@ def main():
             elif path == '/api/v1/do/ping':
                 self.ok('pong')
             elif path == '/api/v1/image-info':
-                self.ok({k: C.IMAGE_INFO[k] for k in ('VERSION', 'EDITION', 'RELEASE_TIMESTAMP')})
+                self.ok({k: v for k, v in C.IMAGE_INFO.items() if k != 'BROKEN'})
             elif path == '/api/v1/system-info':
                 self.ok({'VERSION': C.VERSION, 'EDITION': C.IMAGE_INFO['EDITION'],
                          'RELEASE_TIMESTAMP': C.IMAGE_INFO['RELEASE_TIMESTAMP'],
                          'UPGRADE_DB_SEQ_LAST': C.UPGRADE_DB_SEQ_LAST, 'PYTHON_VERSION': platform.python_version(),
                          'HOSTNAME': socket.gethostname(), 'WEB_BASE_URL': cfg.get('WEB_BASE_URL')})
+            elif path == '/api/v1/captcha/do/get':
+                query = {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query,
+                                                                    keep_blank_values=True).items()}
+                try:
+                    with r_lock:
+                        svg = A.get_captcha(cfg, r, query)
+                except A.ApiError as e:
+                    self.fail(e)
+                    return
+                self.send(200, svg, ctype='image/svg+xml; charset=utf-8')
             elif path.startswith('/client-app'):
                 self.send(200, {'app': 'client-app stand-in'})
             else:
-                self.fail(404, 'EClientNotFound', 'No such route')
+                self.not_found()
 
         def do_POST(self):
             path = self.path.split('?')[0]
             try:
                 body = self.body()
             except ValueError:
-                self.fail(400, 'EClientBadRequest', 'Invalid JSON')
+                self.fail(A.ApiError('EClientBadRequest', 'Invalid JSON'))
                 return
             if path == '/api/v1/auth/do/sign-in':
-                self.sign_in(body)
+                try:
+                    with r_lock:
+                        data = A.sign_in(cfg, r, body, find_user)
+                except A.ApiError as e:
+                    self.fail(e, body)
+                    return
+                except Exception as e:
+                    log.error('Sign-in failed: %s: %s', type(e).__name__, e)
+                    self.fail(A.ApiError('ESys', 'A System error occured. Please report this response to the '
+                                         'administrator'), body)
+                    return
+                self.ok(data)
             elif path.startswith('/api/v1/temporary-flags/') and path.endswith('/do/set'):
                 flag = path.split('/')[4]
                 if not self.authed():
-                    self.fail(401, 'EUserAuth', 'Not signed in')
+                    self.fail(A.ApiError('EUserAuth', 'Not signed in'))
                 elif flag not in TEMP_FLAGS:
-                    self.fail(404, 'EClientNotFound', 'No such flag')
+                    self.not_found()
                 else:
                     with r_lock:
                         r.set(C.key(cfg, 'global', 'tempFlag', flag), json.dumps(int(time.time())))
                     self.ok()
             elif path == '/api/v1/debug/worker-queues/do/clear':
                 if not self.authed():
-                    self.fail(401, 'EUserAuth', 'Not signed in')
+                    self.fail(A.ApiError('EUserAuth', 'Not signed in'))
                     return
                 with r_lock:
                     for q in range(int(cfg['_WORKER_QUEUE_COUNT'])):
                         r.delete(C.key(cfg, 'worker', 'workerQueue', str(q)))
                 self.ok()
             else:
-                self.fail(404, 'EClientNotFound', 'No such route')
-
-        def sign_in(self, body):
-            sign = body.get('signIn') or {}
-            username, password = sign.get('username'), sign.get('password')
-            if not username or password is None:
-                self.fail(400, 'EClientBadRequest', 'username and password required')
-                return
-            try:
-                conn = C.mysql_connect(cfg)
-                with conn.cursor() as cur:
-                    cur.execute('SELECT `id`,`passwordHash`,`isDisabled` FROM `wat_main_user` WHERE `username`=%s',
-                                (username,))
-                    row = cur.fetchone()
-                conn.close()
-            except Exception as e:
-                self.fail(500, 'ESys', str(e))
-                return
-            ok = False
-            if row:
-                user_id, pw_hash, disabled = row
-                if pw_hash is None:
-                    ok = password == username
-                else:
-                    ok = C.salted_password_hash(user_id, password, cfg['SECRET']) == pw_hash
-                if disabled and user_id != 'u-admin':
-                    ok = False
-            if not ok:
-                self.fail(401, 'EUserPassword', 'Invalid username or password')
-                return
-            token = secrets.token_hex(16)
-            with r_lock:
-                r.set(C.key(cfg, 'server', 'token', 'xAuthToken', xAuthToken=token), user_id,
-                      ex=int(cfg['_WEB_AUTH_EXPIRES']))
-            self.ok({'xAuthToken': token})
+                self.not_found()
 
     httpd = ThreadingHTTPServer((cfg['WEB_BIND'], int(cfg['WEB_PORT'])), Handler)
     httpd.daemon_threads = True

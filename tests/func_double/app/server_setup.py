@@ -7,15 +7,35 @@ import string
 import sys
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
 import dff_common as C
 
-NOT_WRITTEN_BACK = ('ADMIN_USERNAME', 'ADMIN_PASSWORD', 'ADMIN_PASSWORD_REPEAT', 'GUANCE_NODE', 'GUANCE_OPENAPI_URL',
-                    'GUANCE_OPENWAY_URL', 'GUANCE_WEBSOCKET_URL', 'GUANCE_API_KEY_ID', 'GUANCE_API_KEY')
+# server/setup.js SKIP_CONFIGS_TO_WRITE: posted keys never written into user-config.yaml
+SKIP_CONFIGS_TO_WRITE = ('ADMIN_USERNAME', 'ADMIN_PASSWORD', 'ADMIN_PASSWORD_REPEAT', 'AUTO_SETUP',
+                         'AUTO_SETUP_ADMIN_USERNAME', 'AUTO_SETUP_ADMIN_PASSWORD', 'AUTO_SETUP_AK_ID',
+                         'AUTO_SETUP_AK_SECRET', 'GUANCE_NODE', 'GUANCE_OPENAPI_URL', 'GUANCE_OPENWAY_URL',
+                         'GUANCE_WEBSOCKET_URL', 'GUANCE_API_KEY_ID', 'GUANCE_API_KEY')
+ADMIN_DEFAULT_USERNAME = ADMIN_DEFAULT_PASSWORD = 'admin'
+
+
+class SetupErrors:
+    """server/setup.js SetupErrorWrap: {key: [{"message": ..., "error": ...}]}."""
+
+    def __init__(self):
+        self.errors = {}
+
+    def set(self, key, message, error=None):
+        line = {'message': str(message)}
+        if error is not None:
+            line['error'] = str(error)
+        self.errors.setdefault(key, []).append(line)
+
+    def __bool__(self):
+        return bool(self.errors)
+
 
 SETUP_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>DataFlux Func Setup</title></head>
 <body><h1>DataFlux Func (stand-in %s) setup</h1>
@@ -39,17 +59,17 @@ def check_mysql(cfg, retries=10, delay=3):
             if i < retries - 1:
                 time.sleep(delay)
     else:
-        return 'Connecting to MySQL failed: %s' % last
+        return 'Connecting to MySQL failed', last
     try:
         with conn.cursor() as cur:
             cur.execute('SELECT VERSION()')
             version = cur.fetchone()[0]
-            if 'mariadb' not in version.lower() and version_tuple(version) < (5, 7):
-                return 'MySQL 5.7 or later is required, got %s' % version
+            if version_tuple(version) < (5, 7):
+                return 'MySQL 5.7 or above is required', None
             cur.execute("SHOW VARIABLES LIKE 'innodb_large_prefix'")
             row = cur.fetchone()
-            if row and str(row[1]).upper() not in ('ON', '1'):
-                return 'MySQL innodb_large_prefix must be ON'
+            if row and str(row[1]).upper() != 'ON':
+                return 'MySQL system variable "innodb_large_prefix" should be ON', None
     finally:
         conn.close()
     return None
@@ -60,17 +80,17 @@ def check_redis(cfg):
         r = C.redis_connect(cfg, socket_timeout=5)
         info = r.info()
     except Exception as e:
-        return 'Connecting to Redis failed: %s' % e
+        return 'Connecting to Redis failed', e
     if version_tuple(str(info.get('redis_version', '0'))) < (5,):
-        return 'Redis 5.0 or later is required'
-    if int(info.get('cluster_enabled', 0)) != 0:
-        return 'Redis Cluster is not supported'
+        return 'Redis 5.0 or above is required', 'redis_version: %s' % info.get('redis_version')
     gib = 1024 ** 3
     if int(info.get('total_system_memory', gib)) < gib:
-        return 'Redis needs at least 1 GiB of memory'
+        return 'Redis requires at least 1GB of memory', 'total_system_memory: %s' % info.get('total_system_memory')
     maxmemory = int(info.get('maxmemory', 0))
     if 0 < maxmemory < gib:
-        return 'Redis maxmemory must be at least 1 GiB'
+        return 'Redis requires at least 1GB of memory', 'maxmemory: %s' % maxmemory
+    if int(info.get('cluster_enabled', 0)) != 0:
+        return 'DataFlux Func does not support Redis Cluster', 'cluster_enabled: %s' % info.get('cluster_enabled')
     return None
 
 
@@ -82,31 +102,69 @@ def do_setup(cfg, log, admin_username, admin_password):
             for stmt in C.latest_schema_statements():
                 cur.execute(stmt)
             C.set_system_setting(cur, 'UPGRADE_DB_SEQ', str(C.UPGRADE_DB_SEQ_LAST))
-            C.set_system_setting(cur, 'DATAFLUX_FUNC_ID', json.dumps('DFF' + uuid.uuid4().hex))
             C.reset_admin(cur, cfg['SECRET'], admin_username, admin_password)
     finally:
         conn.close()
     log.warning('Setup done: schema created, UPGRADE_DB_SEQ=%s', C.UPGRADE_DB_SEQ_LAST)
 
 
-def write_user_config(path, file_config, form):
+def write_user_config(path, file_config, user_config):
+    """Merge the posted config into the file's content, drop SKIP_CONFIGS_TO_WRITE, add _IS_INSTALLED and rewrite
+    the file in place as a plain YAML dump: comments go, mode and owner stay (server/setup.js _doSetup)."""
     data = dict(file_config)
-    data.update({k: v for k, v in form.items() if k not in NOT_WRITTEN_BACK and not k.startswith('AUTO_SETUP')})
-    for k in list(data):
-        if k.startswith('AUTO_SETUP') or k in NOT_WRITTEN_BACK:
-            del data[k]
+    data.update(user_config)
     data['_IS_INSTALLED'] = True
-    text = yaml.safe_dump(data, default_flow_style=False, allow_unicode=True)
-    # rewrite in place: keeps the file's mode and owner
+    for k in SKIP_CONFIGS_TO_WRITE:
+        data.pop(k, None)
+    text = yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, sort_keys=False)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     with os.fdopen(fd, 'w') as f:
         f.write(text)
 
 
-def admin_from(form, cfg):
-    username = form.get('ADMIN_USERNAME') or cfg.get('AUTO_SETUP_ADMIN_USERNAME') or 'admin'
-    password = form.get('ADMIN_PASSWORD') or cfg.get('AUTO_SETUP_ADMIN_PASSWORD') or 'admin'
-    return str(username), str(password)
+def admin_from(user_config):
+    """(username, password, repeat) as server/setup.js picks them: ADMIN_* when ADMIN_USERNAME is given, else
+    AUTO_SETUP_ADMIN_*, else admin/admin."""
+    if user_config.get('ADMIN_USERNAME'):
+        return (user_config['ADMIN_USERNAME'], user_config.get('ADMIN_PASSWORD'),
+                user_config.get('ADMIN_PASSWORD_REPEAT'))
+    if user_config.get('AUTO_SETUP_ADMIN_USERNAME') or user_config.get('AUTO_SETUP_ADMIN_PASSWORD'):
+        password = user_config.get('AUTO_SETUP_ADMIN_PASSWORD') or ADMIN_DEFAULT_PASSWORD
+        return user_config.get('AUTO_SETUP_ADMIN_USERNAME') or ADMIN_DEFAULT_USERNAME, password, password
+    return ADMIN_DEFAULT_USERNAME, ADMIN_DEFAULT_PASSWORD, ADMIN_DEFAULT_PASSWORD
+
+
+def setup_input(user_config):
+    """What the setup connects and hashes with: the posted userConfig ONLY (server/setup.js _doSetup reads
+    userConfig.MYSQL_*, REDIS_*, SECRET), neither user-config.yaml nor DFF_ env. An absent key falls back to the
+    image default (the drivers' defaults upstream: 127.0.0.1), an absent SECRET salts the admin hash with
+    'undefined' (toolkit.strf), as upstream."""
+    eff = C.load_defaults()
+    eff.update(user_config)
+    eff['SECRET'] = user_config.get('SECRET', 'undefined')
+    return eff
+
+
+def check_setup(user_config, eff, log):
+    """Every check of server/setup.js _doSetup, then the schema and the admin; returns SetupErrors."""
+    errors = SetupErrors()
+    username, password, repeat = admin_from(user_config)
+    if not username or not password:
+        errors.set('adminUser', 'Administrator username or password is not inputed')
+    elif repeat not in (None, '') and password != repeat:
+        errors.set('adminUser', 'Repeated administrator password not match')
+    err = check_mysql(eff, retries=1)
+    if err:
+        errors.set('mysql', *err)
+    err = check_redis(eff)
+    if err:
+        errors.set('redis', *err)
+    if not errors:
+        try:
+            do_setup(eff, log, str(username), str(password))
+        except Exception as e:
+            errors.set('mysqlInit', 'Initializing MySQL database failed', e)
+    return errors
 
 
 def run_setup_server(cfg, log):
@@ -134,55 +192,52 @@ def run_setup_server(cfg, log):
             self.end_headers()
             self.wfile.write(body)
 
+        def redirect_home(self):
+            """Express' res.redirect('/') of the setup app's catch-all (server/setup.js)."""
+            self.send(302, b'Found. Redirecting to /', 'text/plain; charset=utf-8', {'Location': '/'})
+
         def do_GET(self):
-            if self.path.split('?')[0] == '/' or self.path.startswith('/statics'):
+            if self.path.split('?')[0] == '/':
                 self.send(200, SETUP_PAGE % C.VERSION, 'text/html; charset=utf-8')
             else:
-                self.send(302, b'', 'text/plain', {'Location': '/'})
+                self.redirect_home()
+
+        def do_HEAD(self):
+            self.redirect_home()
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD
 
         def do_POST(self):
             if self.path.split('?')[0] != '/setup':
-                self.send(302, b'', 'text/plain', {'Location': '/'})
+                self.redirect_home()
                 return
             try:
                 length = int(self.headers.get('Content-Length') or 0)
                 body = json.loads(self.rfile.read(length) or b'{}')
-                form = body.get('userConfig') or {}
-                if not isinstance(form, dict):
+                user_config = (body.get('userConfig') if isinstance(body, dict) else None) or {}
+                if not isinstance(user_config, dict):
                     raise ValueError('userConfig must be an object')
             except ValueError as e:
-                self.send(400, {'setupErrors': {'body': str(e)}})
+                self.send(400, {'setupErrors': {'body': [{'message': str(e)}]}})
                 return
             with lock:
                 if done.is_set():
-                    self.send(400, {'setupErrors': {'setup': 'Already installed'}})
+                    self.send(400, {'setupErrors': {'setup': [{'message': 'Already installed'}]}})
                     return
                 file_config = C.load_user_config(path)
-                eff = C.load_config()
-                eff.update(form)
-                errors = {}
-                err = check_mysql(eff, retries=1)
-                if err:
-                    errors['mysql'] = err
-                err = check_redis(eff)
-                if err:
-                    errors['redis'] = err
-                if form.get('ADMIN_PASSWORD_REPEAT') not in (None, '') and \
-                        form.get('ADMIN_PASSWORD_REPEAT') != form.get('ADMIN_PASSWORD'):
-                    errors['adminPasswordRepeat'] = 'Passwords do not match'
+                errors = check_setup(user_config, setup_input(user_config), log)
                 if not errors:
                     try:
-                        username, password = admin_from(form, eff)
-                        do_setup(eff, log, username, password)
-                        write_user_config(path, file_config, form)
+                        write_user_config(path, file_config, user_config)
                     except Exception as e:
-                        errors['setup'] = str(e)
+                        errors.set('setup', 'Writing user config failed', e)
                 if errors:
-                    log.error('Setup failed: %s', errors)
-                    self.send(400, {'setupErrors': errors})
+                    log.error('Setup failed: %s', errors.errors)
+                    self.send(400, {'setupErrors': errors.errors})
                     return
                 done.set()
-            self.send(200, {'redirectURL': eff.get('WEB_BASE_URL') or '/'})
+                log.warning('DataFlux Func Installed.')
+            self.send(200, {'redirectURL': user_config.get('WEB_BASE_URL') or cfg.get('WEB_BASE_URL') or None})
 
     httpd = ThreadingHTTPServer((cfg['WEB_BIND'], int(cfg['WEB_PORT'])), Handler)
     httpd.daemon_threads = True
@@ -201,19 +256,18 @@ def run_setup_server(cfg, log):
 
 
 def auto_setup(cfg, log):
+    """AUTO_SETUP: the file's own content is the setup input, with a new random SECRET (server/setup.js)."""
     path = C.user_config_path()
     file_config = C.load_user_config(path)
-    secret = ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits) for _x in range(16))
-    cfg = dict(cfg)
-    cfg['SECRET'] = secret
-    errors = [e for e in (check_mysql(cfg), check_redis(cfg)) if e]
+    user_config = dict(file_config)
+    user_config['SECRET'] = ''.join(random.SystemRandom().choice(string.ascii_letters + string.digits)
+                                    for _x in range(16))
+    errors = check_setup(user_config, setup_input(user_config), log)
     if errors:
-        log.error('Auto setup failed: %s', '; '.join(errors))
+        log.error('Auto setup failed: %s', errors.errors)
         return 1
-    username, password = admin_from({}, cfg)
-    do_setup(cfg, log, username, password)
-    write_user_config(path, file_config, {'SECRET': secret})
-    log.warning('Auto setup done')
+    write_user_config(path, file_config, user_config)
+    log.warning('Auto setup finished.')
     return 0
 
 
@@ -233,8 +287,12 @@ def run_upgrade(cfg, log):
             current = int(current) if current is not None else None
             items = [i for i in C.upgrade_items() if current is None or i['seq'] > current]
             last = None
+            if not items:
+                log.warning('Already up to date, skip.')
+            else:
+                log.warning('Run upgrade: %s -> %s', 'BASE' if current is None else current, items[-1]['seq'])
             for item in items:
-                log.warning('Applying DB upgrade seq %s', item['seq'])
+                log.warning('Upgading to SEQ %s...', item['seq'])      # sic, server/setup.js
                 try:
                     cur.execute(item['database'])
                 except Exception as e:
@@ -244,7 +302,7 @@ def run_upgrade(cfg, log):
                 r.expire(lock_key, 30)
             if last is not None:
                 C.set_system_setting(cur, 'UPGRADE_DB_SEQ', str(last))
-                log.warning('DB upgraded to seq %s', last)
+                log.warning('Upgrading completed.')
         conn.close()
     finally:
         if r.get(lock_key) == lock_value:

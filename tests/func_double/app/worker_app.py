@@ -17,62 +17,82 @@ import zoneinfo
 
 import dff_common as C
 
-HEX_TYPES = ('char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext',
-             'binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob')
+# Column types dumped as X'<hex>' (worker/tasks/internal.py AutoBackupDB.SQL_STR_TYPE_KEYWORDS: any type whose
+# name contains one of these); JSON and everything else are written as escaped literals.
+HEX_TYPE_KEYWORDS = ('char', 'text', 'blob')
+SQL_ESCAPES = {'\0': '\\0', '\b': '\\b', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\x1a': '\\Z', '"': '\\"',
+               "'": "\\'", '\\': '\\\\'}
 
 
 # ---------------------------------------------------------------------------------------------- backup
 def sql_value(v, as_hex):
     if v is None:
         return 'NULL'
-    if as_hex:
-        return "X'%s'" % v
+    if v is True or v is False:
+        return str(v).upper()
     if isinstance(v, (int, float)):
         return str(v)
+    if isinstance(v, datetime.datetime):
+        v = v.strftime('%Y-%m-%d %H:%M:%S')
     if isinstance(v, bytes):
-        return "X'%s'" % v.hex()
-    s = str(v).replace('\\', '\\\\').replace("'", "\\'").replace('\n', '\\n').replace('\r', '\\r')
-    return "'%s'" % s
+        v = v.decode('utf-8', 'replace')
+    s = "'%s'" % ''.join(SQL_ESCAPES.get(c, c) for c in str(v))
+    return 'X' + s if as_hex else s
 
 
-def dump_db(cfg, fobj):
+def dump_header(now):
+    """The first lines of every in-app backup (worker/tasks/internal.py AutoBackupDB.run_backup)."""
+    rule = '-- %s\n' % ('-' * 50)
+    return '%s-- DataFlux Func DB Backup\n-- Date: %s\n-- Version: %s\n%s' % (
+        rule, now.strftime('%Y-%m-%d %H:%M:%S'), C.VERSION, rule)
+
+
+def table_dump_parts(cur, table, schema_only):
+    """DROP + CREATE, then (unless the table is data-limited or empty) LOCK, INSERTs of 20 rows, UNLOCK."""
+    parts = ['DROP TABLE IF EXISTS `%s`;' % table]
+    cur.execute('SHOW CREATE TABLE `%s`' % table)
+    row = cur.fetchone()
+    if not row:
+        return None
+    parts.append(row[1] + ';')
+    if table in schema_only:
+        return parts
+    cur.execute('SELECT * FROM `%s` LIMIT 1' % table)
+    if not cur.fetchall():
+        return parts
+    cur.execute('DESCRIBE `%s`' % table)
+    fields = []
+    for field, ftype in ((d[0], d[1]) for d in cur.fetchall()):
+        ftype = (ftype.decode() if isinstance(ftype, bytes) else ftype).lower()
+        fields.append((field, ftype != 'json' and any(k in ftype for k in HEX_TYPE_KEYWORDS)))
+    select = ', '.join('HEX(`%s`) AS `%s`' % (f, f) if h else f for f, h in fields)
+    parts += ['', 'LOCK TABLES `%s` WRITE;' % table]
+    seq = 0
+    seq_index = [f for f, _h in fields].index('seq')
+    while True:
+        cur.execute('SELECT %s FROM `%s` WHERE `seq` > %%s ORDER BY `seq` ASC LIMIT 20' % (select, table), (seq,))
+        rows = cur.fetchall()
+        if not rows:
+            parts.append('UNLOCK TABLES;')
+            break
+        values = ',\n  '.join('(%s)' % ', '.join(sql_value(v, h) for v, (_f, h) in zip(r, fields)) for r in rows)
+        parts.append('INSERT INTO `%s` (%s)\nVALUES\n  %s;' % (table, ', '.join('`%s`' % f for f, _h in fields),
+                                                              values))
+        seq = rows[-1][seq_index]
+    return parts
+
+
+def dump_db(cfg, fobj, now):
     schema_only = set(cfg.get('_DBDATA_TABLE_LIMIT_MAP') or {}) | set(cfg.get('_DBDATA_TABLE_EXPIRE_MAP') or {})
     conn = C.mysql_connect(cfg)
-    now = datetime.datetime.now(zoneinfo.ZoneInfo(cfg['TIMEZONE']))
-    fobj.write('-- DataFlux Func DB Backup\n-- Date: %s\n-- Version: %s\n\n'
-               % (now.strftime('%Y-%m-%d %H:%M:%S'), C.VERSION))
-    fobj.write('SET NAMES utf8mb4;\nSET FOREIGN_KEY_CHECKS = 0;\n\n')
+    fobj.write(dump_header(now))
     with conn.cursor() as cur:
         cur.execute('SHOW TABLES')
-        tables = sorted(t for (t,) in cur.fetchall() if t.startswith(('biz_', 'wat_')))
+        tables = [t for (t,) in cur.fetchall() if t.lower().startswith(('biz_', 'wat_'))]
         for table in tables:
-            cur.execute('SHOW CREATE TABLE `%s`' % table)
-            create = cur.fetchone()[1]
-            fobj.write('-- Table `%s`\nDROP TABLE IF EXISTS `%s`;\n%s;\n\n' % (table, table, create))
-            if table in schema_only:
-                continue
-            cur.execute('SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s '
-                        'AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION', (cfg['MYSQL_DATABASE'], table))
-            cols = cur.fetchall()
-            names = [c for c, _x in cols]
-            hexed = [t.lower() in HEX_TYPES for _x, t in cols]
-            select = ', '.join('HEX(`%s`)' % c if h else '`%s`' % c for c, h in zip(names, hexed))
-            last_seq, started = -1, False
-            while True:
-                cur.execute('SELECT %s FROM `%s` WHERE `seq` > %%s ORDER BY `seq` LIMIT 20' % (select, table),
-                            (last_seq,))
-                rows = cur.fetchall()
-                if not rows:
-                    break
-                if not started:
-                    fobj.write('LOCK TABLES `%s` WRITE;\n' % table)
-                    started = True
-                values = ',\n'.join('(%s)' % ', '.join(sql_value(v, h) for v, h in zip(row, hexed)) for row in rows)
-                fobj.write('INSERT INTO `%s` (%s) VALUES\n%s;\n' % (table, ', '.join('`%s`' % n for n in names),
-                                                                    values))
-                last_seq = rows[-1][names.index('seq')]
-            if started:
-                fobj.write('UNLOCK TABLES;\n\n')
+            parts = table_dump_parts(cur, table, schema_only)
+            if parts:
+                fobj.write('\n'.join(parts) + '\n\n')
     conn.close()
 
 
@@ -120,7 +140,7 @@ def task_auto_backup_db(cfg, log, r, kwargs):
     if cfg.get('_DISABLE_DB_AUTO_BACKUP'):
         log.warning('DB auto backup is disabled')
         return 'disabled'
-    lock_key = C.key(cfg, 'worker', 'lock', 'task', task='Internal.AutoBackupDB')
+    lock_key = C.key(cfg, 'worker', 'lock', 'task', 'task', 'Internal.AutoBackupDB')
     if not r.set(lock_key, 'locked', nx=True, ex=60):
         return 'locked'
     try:
@@ -133,7 +153,7 @@ def task_auto_backup_db(cfg, log, r, kwargs):
         sql_path = os.path.join(backup_dir, base + '.sql')
         zip_path = os.path.join(backup_dir, base + '.zip')
         with open(sql_path, 'w', encoding='utf-8') as f:
-            dump_db(cfg, f)
+            dump_db(cfg, f, now)
         with zipfile.ZipFile(zip_path + '.tmp', 'w', zipfile.ZIP_DEFLATED) as z:
             z.write(sql_path, base + '.sql')
         os.rename(zip_path + '.tmp', zip_path)
@@ -144,8 +164,14 @@ def task_auto_backup_db(cfg, log, r, kwargs):
         r.delete(lock_key)
 
 
+KNOWN_TASKS = ('test.echo', 'test.sleep', 'test.fail', 'Internal.AutoBackupDB')
+
+
 def run_task(cfg, log, r, task, worker_id):
     name, kwargs = task.get('name'), task.get('kwargs') or {}
+    if name not in KNOWN_TASKS:
+        log.warning('No such task: %s', name)      # worker/app.py consume(): dropped, no task record
+        return
     start = time.time()
     status, result, exc = 'success', None, None
     expires = task.get('expires', cfg['_TASK_EXPIRES_DEFAULT'])
@@ -160,10 +186,8 @@ def run_task(cfg, log, r, task, worker_id):
                 result = 'slept'
             elif name == 'test.fail':
                 raise RuntimeError(kwargs.get('message', 'test failure'))
-            elif name == 'Internal.AutoBackupDB':
-                result = task_auto_backup_db(cfg, log, r, kwargs)
             else:
-                raise LookupError('Unknown task: %s' % name)
+                result = task_auto_backup_db(cfg, log, r, kwargs)
         except Exception as e:
             status, exc = 'failure', '%s: %s' % (type(e).__name__, e)
             log.error('Task %s failed: %s', name, exc)
@@ -199,14 +223,17 @@ def consumer(cfg, log, queues, worker_id, stop):
         try:
             task = json.loads(item[1])
         except ValueError:
+            task = None
+        if not isinstance(task, dict):
             log.error('Bad task message: %r', item[1][:200])
             continue
         run_task(cfg, log, r, task, worker_id)
 
 
-def write_heartbeats(cfg, r, queues, worker_id, concurrency):
+def write_heartbeats(cfg, r, queues, worker_id, concurrency, argv):
     now = int(time.time())
-    C.write_service_heartbeat(cfg, r, 'worker', {'queues': queues})
+    # 'queues' is the sorted command line, as strings (worker/__init__.py)
+    C.write_service_heartbeat(cfg, r, 'worker', {'queues': sorted(argv)})
     on_queue = C.key(cfg, 'monitor', 'heartbeat', 'workerOnQueue')
     for q in queues:
         r.hset(on_queue, 'workerQueue:%s:workerId:%s' % (q, worker_id),
@@ -234,7 +261,8 @@ def write_heartbeats(cfg, r, queues, worker_id, concurrency):
 def main(argv):
     cfg = C.load_config()
     log = C.Logger(cfg, 'worker')
-    queues = [int(q) for q in argv] or list(range(int(cfg['_WORKER_QUEUE_COUNT'])))
+    argv = list(argv) or [str(q) for q in range(int(cfg['_WORKER_QUEUE_COUNT']))]   # run-worker.sh: no args = all
+    queues = [int(q) for q in argv]
     concurrency = max(1, int(cfg['_WORKER_CONCURRENCY']))
     worker_id = 'WORKER-%s-%s' % (socket.gethostname(), os.getpid())
     r = C.redis_connect(cfg)
@@ -246,7 +274,7 @@ def main(argv):
     while not stop.is_set():
         try:
             if time.time() - last_hb >= int(cfg['_MONITOR_REPORT_INTERVAL']):
-                write_heartbeats(cfg, r, queues, worker_id, concurrency)
+                write_heartbeats(cfg, r, queues, worker_id, concurrency, argv)
                 last_hb = time.time()
             if C.restart_flag_set(cfg, r, 'restartAllWorkersAndBeat'):
                 log.warning('Restart flag set, exiting with 8')
