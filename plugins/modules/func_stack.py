@@ -73,6 +73,26 @@ options:
       - Names must exist in the stack file or in the running stack.
     type: list
     elements: str
+  server_first:
+    description:
+      - With O(state=present), deploy the server before the workers and beat. The stack file is deployed with
+        every other DataFlux Func service (workers, beat: the services that run the server's image) at 0
+        replicas, the module waits until the server has converged, then deploys the stack file as it is.
+      - This is the upgrade order the product needs. The new server runs the database upgrade
+        (C(UPGRADE_DB_SEQ)) before it answers. Workers of the new version started earlier meet tables that do
+        not exist yet (for example C(biz_main_cron_job) on 3.7.2 -> 5.x) and lose cron rounds. Workers of the
+        old version keep running against the new schema. Tasks queued meanwhile wait in Redis.
+      - The caller waits for the server to answer between the two phases with O(server_ready_url), or the
+        module only waits for the server's task to run.
+      - No effect when nothing changes.
+    type: bool
+    default: false
+  server_ready_url:
+    description:
+      - With O(server_first), the URL (on the managed host) that must answer HTTP 200 before the workers and
+        beat are deployed, for example C(http://127.0.0.1:8088/api/v1/do/ping). The server answers it after its
+        database upgrade. Polled once a second within O(timeout).
+    type: str
   resolve_image:
     description:
       - Passed to C(docker stack deploy --resolve-image). V(never) suits offline installs with images loaded
@@ -217,15 +237,32 @@ diff:
 '''
 
 import os
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import (
     DockerCLI, host_mode_ports, install_argument_spec, masked_service, normalize_compose_stack, plan_changes,
     stack_diff, stack_plan, unsupported_keys)
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, load_yaml_file
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
+    Installation, dump_yaml, load_yaml_file)
+
+def wait_http_200(url, timeout):
+    """Seconds until GET url answers 200 (redirects not followed), or None when timeout runs out."""
+    start = time.time()
+    while True:
+        try:
+            if open_url(url, timeout=5, follow_redirects='none').getcode() == 200:
+                return time.time() - start
+        except Exception:  # pylint: disable=broad-except  # not answering yet (refused, 302 while booting, 5xx)
+            pass
+        if time.time() - start >= timeout:
+            return None
+        time.sleep(1)
+
 
 MUTATING = ('stack deploy', 'stack rm', 'service update', 'service rm')
 STATEFUL_HINTS = ('mysql', 'mariadb', 'redis')
@@ -274,7 +311,7 @@ class StackRunner(object):
                     return stack or spec.get('Name')
         return None
 
-    def deploy(self, why):
+    def deploy(self, why, stack_file=None):
         other = self.other_stack_using_install_dir()
         if other:
             raise FuncError('Stack %s already runs from %s (its services mount that directory). Deploying it again '
@@ -284,7 +321,39 @@ class StackRunner(object):
         self.actions.append('deploy stack %s (%s)' % (self.stack, why))
         if self.check:
             return
-        self.docker.stack_deploy(self.stack, self.stack_file, self.params['resolve_image'], self.params['prune'])
+        self.docker.stack_deploy(self.stack, stack_file or self.stack_file, self.params['resolve_image'],
+                                 self.params['prune'])
+
+    def deploy_server_first(self, desired, summary):
+        """Phase 1 of server_first: the stack file with the workers and beat at 0 replicas, until the server runs
+        (and answers server_ready_url); the caller then deploys the file as it is."""
+        held = sorted(s for s, spec in desired.items() if self.service_kind(s, spec, desired) == 'func')
+        data = load_yaml_file(self.stack_file, required=True, what='Stack file')
+        for short in held:
+            svc = data['services'][short]
+            deploy = svc.get('deploy') if isinstance(svc.get('deploy'), dict) else {}
+            svc['deploy'] = dict(deploy, replicas=0, mode='replicated')
+        self.actions.append('server first: %s held at 0 replicas' % (', '.join(held) or 'nothing'))
+        if self.check:
+            self.deploy('server first; %s' % summary)
+            return
+        # next to the stack file, so its relative paths resolve the same way; 0600 (it holds the same secrets)
+        fd, tmp = tempfile.mkstemp(prefix='.server-first-', suffix='.yaml', dir=os.path.dirname(self.stack_file))
+        try:
+            with os.fdopen(fd, 'w') as f:
+                f.write(dump_yaml(data))
+            self.deploy('server first; %s' % summary, stack_file=tmp)
+        finally:
+            os.unlink(tmp)
+        self.wait_converged([s for s in sorted(desired) if s not in held])
+        url = self.params['server_ready_url']
+        if url and self.params['wait']:
+            took = wait_http_200(url, self.remaining())
+            if took is None:
+                raise FuncError('The server did not answer %s within the timeout; the workers and beat were not '
+                                'started on the new version (they stay at 0 replicas until the stack file is '
+                                'deployed again).' % url, held=held)
+            self.actions.append('wait until %s answers 200: %.1f s' % (url, took))
 
     def wait_converged(self, shorts):
         if self.check or not self.params['wait'] or not shorts:
@@ -308,6 +377,8 @@ class StackRunner(object):
                 if names:
                     parts.append('%s: %s' % (action, ', '.join(names)))
             summary = '; '.join(parts)
+            if self.params['server_first'] and 'server' in desired:
+                self.deploy_server_first(desired, summary)
             self.deploy(summary)
             self.wait_converged(sorted(desired))
             removed = [self.full(p['service']) for p in changes if p['action'] == 'remove']
@@ -469,6 +540,8 @@ def main():
         services=dict(type='list', elements='str'),
         resolve_image=dict(type='str', default='never', choices=['never', 'always', 'changed']),
         prune=dict(type='bool', default=False),
+        server_first=dict(type='bool', default=False),
+        server_ready_url=dict(type='str'),
         wait=dict(type='bool', default=True),
         timeout=dict(type='int', default=300),
     )
