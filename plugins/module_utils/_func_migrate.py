@@ -112,6 +112,18 @@ def queue_keys(app_name):
             + [queue_key(app_name, 'delayQueue', i) for i in QUEUE_INDEXES])
 
 
+def session_key(app_name):
+    """The hash of signed-in sessions (server/utils/auth.js getCacheKey: `<APP_NAME>-server#token@xAuthToken`,
+    one field `userId:<uid>:xAuthTokenId:<id>` per session). The tokens are JWTs signed with SECRET, which a
+    migration keeps, so carrying this hash keeps everybody signed in."""
+    return '%s-server#token@xAuthToken' % app_name
+
+
+def carried_keys(app_name):
+    """Every key a migration carries to the target Redis: the work and delayed queues and the sessions."""
+    return queue_keys(app_name) + [session_key(app_name)]
+
+
 # --- preflight --------------------------------------------------------------------------------------------
 def check_mysql(params, problems, notes, source_func_id=None, in_use=False, docker=None):
     """Check the target MySQL; append problems (setting + fix). Returns facts."""
@@ -254,7 +266,7 @@ def check_redis(params, problems, notes, warnings, min_maxmemory, app_name, migr
     # The database itself: selectable, and its queues empty unless this installation already uses it.
     client = target_redis(params)
     try:
-        keys = queue_keys(app_name)
+        keys = carried_keys(app_name)
         lengths = client.pipeline([['EXISTS', k] for k in keys])
     except FuncError as exc:
         problems.append('Redis database %s is not usable: %s' % (params['redis_database'], exc.msg))
@@ -264,8 +276,8 @@ def check_redis(params, problems, notes, warnings, min_maxmemory, app_name, migr
     busy = [k for k, n in zip(keys, lengths) if int(n or 0)]
     facts['queues_in_use'] = busy
     if busy and not migrated:
-        problems.append('Redis database %s already holds DataFlux Func queues (%s): another installation may use '
-                        'it. Fix: choose another func_migrate_redis_database, or empty these keys.'
+        problems.append('Redis database %s already holds DataFlux Func queues or sessions (%s): another '
+                        'installation may use it. Fix: choose another func_migrate_redis_database, or empty these keys.'
                         % (params['redis_database'], ', '.join(busy)))
     return facts
 
@@ -419,8 +431,9 @@ def stack_without_builtin(text, names):
 
 # --- queue carry-over -------------------------------------------------------------------------------------
 def read_queues(client, app_name):
-    """{key: ('list', [items oldest-last as LRANGE gives them]) | ('zset', [(member, score)])} of non-empty queues."""
-    keys = queue_keys(app_name)
+    """{key: ('list', [items oldest-last as LRANGE gives them]) | ('zset', [(member, score)]) | ('hash', [(field,
+    value)])} of the non-empty carried keys (queues, sessions)."""
+    keys = carried_keys(app_name)
     types = client.pipeline([['TYPE', k] for k in keys])
     cmds, which = [], []
     for key, rtype in zip(keys, types):
@@ -428,6 +441,8 @@ def read_queues(client, app_name):
             cmds.append(['LRANGE', key, 0, -1])
         elif rtype == 'zset':
             cmds.append(['ZRANGE', key, 0, -1, 'WITHSCORES'])
+        elif rtype == 'hash' and key == session_key(app_name):
+            cmds.append(['HGETALL', key])
         elif rtype == 'none':
             continue
         else:
@@ -441,13 +456,14 @@ def read_queues(client, app_name):
             out[key] = ('list', list(reply or []))
         else:
             flat = list(reply or [])
-            out[key] = ('zset', [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)])
+            out[key] = (rtype, [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)])
     return out
 
 
 def write_queues(client, queues, chunk=500):
     """Append the items to the target in one MULTI/EXEC: lists with RPUSH (the oldest item stays at the tail,
-    so workers take it first), sorted sets with ZADD (same scores). Returns {key: items written}."""
+    so workers take it first), sorted sets with ZADD (same scores), hashes with HSET. Returns {key: items
+    written}."""
     if not queues:
         return {}
     cmds = [['MULTI']]
@@ -457,6 +473,11 @@ def write_queues(client, queues, chunk=500):
             part = items[i:i + chunk]
             if kind == 'list':
                 cmds.append(['RPUSH', key] + part)
+            elif kind == 'hash':
+                args = []
+                for field, value in part:
+                    args += [field, value]
+                cmds.append(['HSET', key] + args)
             else:
                 args = []
                 for member, score in part:

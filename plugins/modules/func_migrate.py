@@ -19,8 +19,10 @@ description:
     database, and C(UPGRADE_DB_SEQ) and C(DATAFLUX_FUNC_ID).
   - V(transfer_queues) copies the items of the work queues C(<APP_NAME>-worker#workerQueue@0..9) (lists, same
     order; the oldest item is still taken first) and of the delayed queues C(...#delayQueue@0..9) (sorted sets,
-    same scores) from the built-in Redis to the target Redis in one C(MULTI)/C(EXEC). The target queues must be
-    empty; the source is not modified.
+    same scores), and the signed-in sessions (the hash C(<APP_NAME>-server#token@xAuthToken); the tokens are
+    signed with C(SECRET), which the migration keeps, so nobody has to sign in again), from the built-in Redis to
+    the target Redis in one C(MULTI)/C(EXEC). These keys must not exist on the target; the source is not
+    modified.
   - V(untransfer_queues) deletes the target queue keys listed in O(keys) (the roll-back of V(transfer_queues)).
   - V(remove_builtin) removes the built-in MySQL and Redis services (and C(depends_on) references to them) from
     the stack file, keeping everything else (comments too, where a line edit parses to the expected result).
@@ -110,7 +112,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
-    queue_keys, read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
+    carried_keys, read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
     write_queues)
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient
@@ -174,10 +176,10 @@ def transfer_queues(module, inst, docker):
     target = target_redis(module.params)
     try:
         queues = read_queues(source, app_name)
-        busy = [k for k, n in zip(queue_keys(app_name), target.pipeline([['EXISTS', k] for k in queue_keys(app_name)]))
-                if int(n or 0)]
+        keys = carried_keys(app_name)
+        busy = [k for k, n in zip(keys, target.pipeline([['EXISTS', k] for k in keys])) if int(n or 0)]
         if busy:
-            raise FuncError('The target Redis database already holds the queues %s; refusing to mix them with the '
+            raise FuncError('The target Redis database already holds %s; refusing to mix them with the '
                             'carried-over items. Nothing was written.' % ', '.join(busy), keys=busy)
         moved = {k: len(items) for k, (_kind, items) in queues.items()}
         if not module.check_mode:

@@ -1,6 +1,6 @@
 """migrate_db role (maintenance guide section 10): built-in MySQL/Redis -> external MariaDB and Redis on this host.
 
-One func double installation (stack dfft-migrate, port 18087, /tmp/dfft/migrate, legacy worker layout with
+One real DataFlux Func 5.1.7 installation (stack dfft-migrate, port 18087, /tmp/dfft/migrate, legacy worker layout with
 worker-8-9 at 0 replicas so that items of work queue 8 are not consumed and can be checked after the move) is
 shared by the tests of this file, in order: preflight failures first (nothing may change), then check mode, the
 migration itself and a second run that must report no change.
@@ -20,8 +20,9 @@ from tests.lib.extdb import ExtDB
 from tests.lib.extredis import ExtRedis
 from tests.lib.funcenv import FuncEnv, docker, wait_for
 from tests.lib.procwatch import ProcWatch
+from tests.lib.realimages import require_real
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real]
 
 STACK = 'dfft-migrate'
 PORT = 18087
@@ -77,8 +78,9 @@ def servers():
 
 @pytest.fixture(scope='module')
 def env(docker_swarm, servers):
-    e = MigrateEnv(stack=STACK, port=PORT, install_dir=DIR, version='5.1.7', worker_layout='legacy')
-    e.up()
+    require_real('5.1.7')
+    e = MigrateEnv(stack=STACK, port=PORT, install_dir=DIR, version='5.1.7', worker_layout='legacy', real=True)
+    e.up(timeout=300)
     yield e
     if os.environ.get('DFFT_KEEP') != '1':
         e.down()
@@ -170,7 +172,8 @@ def test_migrate(env, servers):
     env.mysql("SET NAMES utf8mb4; INSERT INTO biz_main_script (id, scriptSetId, title, code, codeMD5) VALUES "
               "('dfft_mig_a', 'dfft_mig', 'caf\u00e9 \U0001f600', 'print(1)\\n', 'x'),"
               "('dfft_mig_b', 'dfft_mig', NULL, REPEAT('y', 70000), 'z');"
-              "INSERT INTO biz_main_func (id, scriptId, name) VALUES ('dfft_mig_a.f', 'dfft_mig_a', 'f');")
+              "INSERT INTO biz_main_func (id, scriptSetId, scriptId, name, definition) "
+              "VALUES ('dfft_mig_a.f', 'dfft_mig', 'dfft_mig_a', 'f', 'f()');")
     items = [json.dumps({'id': 'task-mig-%d' % n, 'name': 'Demo.Noop', 'queue': 8}) for n in range(3)]
     for item in items:
         env.redis('LPUSH', WORK8, item)
@@ -184,6 +187,11 @@ def test_migrate(env, servers):
                 if t.startswith('biz_main_script') or t == 'biz_main_func' or t.startswith('wat_main_user')}
     seq = env.mysql_rows("SELECT value FROM wat_main_system_setting WHERE id = 'UPGRADE_DB_SEQ'")
     old_secret = env.config('SECRET')
+    # a signed-in session (server/utils/auth.js: a JWT signed with SECRET + a field of the Redis hash
+    # DataFluxFunc-server#token@xAuthToken) that must survive the move
+    code, body, _h = env.sign_in()
+    profile = {'X-Dff-Auth-Token': body['data']['xAuthToken']}
+    assert env.http('GET', '/api/v1/auth/profile/do/get', headers=profile)[0] == 200
 
     # every process on the host (containers included) is sampled for secrets while the migration runs
     with ProcWatch([FUNC_PW, REDIS_PW, old_secret, env.mysql_password],
@@ -230,7 +238,17 @@ def test_migrate(env, servers):
     assert redis.cli('ZRANGE', DELAY1, 0, -1, 'WITHSCORES', db=5).splitlines() == src_delay
     # the application runs on the new servers
     assert env.ping() == 200
-    status, body, _hdrs = env.sign_in()
+    # the session carried over: the token taken before the move still works, nobody has to sign in again
+    assert redis.cli('HLEN', 'DataFluxFunc-server#token@xAuthToken', db=5) not in ('', '0')
+    code, body, _h = env.http('GET', '/api/v1/auth/profile/do/get', headers=profile)
+    assert code == 200 and body['data']['id'] == 'u-admin', body
+    # sign in through the captcha, whose code now lives in the external Redis (server/utils/captcha.js)
+    token = os.urandom(12).hex()
+    assert env.http('GET', '/api/v1/captcha/do/get?captchaCategory=signIn&captchaToken=' + token)[0] == 200
+    code = redis.cli('GET', 'DataFluxFunc-server#captcha@signIn:captchaToken:%s:' % token, db=5)
+    status, body, _hdrs = env.http('POST', '/api/v1/auth/do/sign-in', {
+        'captchaToken': token, 'captcha': code,
+        'signIn': {'username': env.admin_username, 'password': env.admin_password}})
     assert status == 200 and body['data']['xAuthToken'], body
     assert env.config('MYSQL_HOST', service='server') == gateway()
     # workers heartbeat into the external Redis
