@@ -1,4 +1,4 @@
-"""Day-2 operations against a running func double (issue: tuning, status, logs, uninstall).
+"""Day-2 operations against the real DataFlux Func 5.1.7 (tuning, status, logs, uninstall).
 
 One test installation (stack dfft-day2, port 18084) is shared by the tests in this file, in order; the last test
 uninstalls it.
@@ -7,13 +7,15 @@ import hashlib
 import json
 import os
 import shutil
+import time
 
 import pytest
 
 from tests.lib.ansible_runner import REPO, run_module, run_playbook
 from tests.lib.funcenv import FuncEnv, docker, wait_for
+from tests.lib.realimages import require_real
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real]
 
 STACK = 'dfft-day2'
 PORT = 18084
@@ -25,7 +27,8 @@ PLAYBOOKS = os.path.join(REPO, 'playbooks')
 
 @pytest.fixture(scope='module')
 def env():
-    e = FuncEnv(stack=STACK, port=PORT, install_dir=DIR, version='5.1.7')
+    require_real('5.1.7')
+    e = FuncEnv(stack=STACK, port=PORT, install_dir=DIR, version='5.1.7', real=True)
     e.down()
     shutil.rmtree(EXPORT_DIR, ignore_errors=True)       # exports of an earlier run must not be mistaken for ours
     e.up()
@@ -78,6 +81,30 @@ def test_tune_log_level_restarts_func_services_only(env):
     again = tune({'func_log_level': 'ERROR'})
     assert again.rc == 0 and again.changed() == 0
     assert all_containers(env) == after
+
+
+def server_log_since(since):
+    return docker('service', 'logs', '--raw', '--since', since, '%s_server' % STACK).stdout
+
+
+def test_tune_log_level_is_what_the_product_logs(env):
+    """The level the tune role writes is the level the real server logs at (its `[L…] [D|I|W|E]` lines)."""
+    res = tune({'func_log_level': 'DEBUG'})
+    assert res.rc == 0 and res.changed() >= 1, res.stdout[-3000:]
+    since = str(int(time.time()))   # the role returns after the restart: later lines are the new server's
+    env.wait_ping(120)
+    env.captcha()                   # server/utils/captcha.js logs the code at debug level
+    wait_for(lambda: '] [D] ' in server_log_since(since), 60, what='debug lines in the server log')
+
+    res = tune({'func_log_level': 'ERROR'})
+    assert res.rc == 0 and res.changed() >= 1, res.stdout[-3000:]
+    since = str(int(time.time()))   # the role returns after the restart: later lines are the new server's
+    env.wait_ping(120)
+    env.captcha()
+    assert env.sign_in_ok() is True
+    time.sleep(2)
+    leveled = [line for line in server_log_since(since).splitlines() if line.startswith('[SVR]')]
+    assert not [line for line in leveled if '] [D] ' in line or '] [I] ' in line], leveled[:5]
 
 
 def test_tune_worker_key_restarts_workers_only(env):

@@ -1,5 +1,6 @@
-"""func_admin against a deployed test install (func double, built-in MariaDB and Redis through their containers)
-and a private redis-server (external Redis, direct transport).
+"""func_admin against a deployed test install of the real DataFlux Func 5.1.7 (built-in MariaDB and Redis through
+their containers; sign-in through the product's captcha) and a private redis-server (external Redis, direct
+transport).
 
 Names: stack dfft-adm, port 18095, /tmp/dfft/adm; redis port 16381.
 """
@@ -12,15 +13,17 @@ from tests.lib.ansible_runner import REPO, run_module, run_playbook
 from tests.lib.extredis import ExtRedis
 from tests.lib.funcenv import FuncEnv
 from tests.lib.procwatch import ProcWatch
+from tests.lib.realimages import require_real
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real]
 
 STACK, PORT, INSTALL_DIR = 'dfft-adm', 18095, '/tmp/dfft/adm'
 
 
 @pytest.fixture(scope='module')
 def env():
-    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini',
+    require_real('5.1.7')
+    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini', real=True,
                    admin_password='Old-pass#1')
     func.up()
     yield func
@@ -39,7 +42,7 @@ def admin_row(env):
 
 
 def test_reset_admin(env):
-    assert env.sign_in('admin', 'Old-pass#1')[0] == 200
+    assert env.sign_in_ok('admin', 'Old-pass#1') is True
     new = 'N3w pass "quoted" \\ $HOME'
     before = admin_row(env)
     res = run_module('func_admin', base(action='reset_admin', admin_password=new), check=True, diff=True)
@@ -47,15 +50,15 @@ def test_reset_admin(env):
     assert res['changed'] is True and res['password_changed'] is True
     assert res['diff']['after'] == {'username': 'admin', 'password': 'changed'}
     assert admin_row(env) == before
-    assert env.sign_in('admin', 'Old-pass#1')[0] == 200
+    assert env.sign_in_ok('admin', 'Old-pass#1') is True
 
     with ProcWatch([new, env.secret, env.mysql_password], interesting=('mysql',)) as watch:
         res = run_module('func_admin', base(action='reset_admin', admin_password=new), diff=True)
     assert watch.samples > 3 and watch.hits == []
     assert not res.get('failed'), res
     assert res['changed'] is True and res['admin_username'] == 'admin' and res['previous_admin_username'] == 'admin'
-    assert env.sign_in('admin', new)[0] == 200
-    assert env.sign_in('admin', 'Old-pass#1')[0] == 401
+    assert env.sign_in_ok('admin', new) is True
+    assert env.sign_in_ok('admin', 'Old-pass#1') is False
     out = json.dumps(res)
     assert new not in out and env.secret not in out and admin_row(env)[1] not in out
 
@@ -67,8 +70,8 @@ def test_reset_admin(env):
 def test_reset_admin_rename(env):
     res = run_module('func_admin', base(action='reset_admin', admin_username='root-admin', admin_password='Pw-2'))
     assert res['changed'] is True and res['admin_username'] == 'root-admin', res
-    assert env.sign_in('root-admin', 'Pw-2')[0] == 200
-    assert env.sign_in('admin', 'Pw-2')[0] == 401
+    assert env.sign_in_ok('root-admin', 'Pw-2') is True
+    assert env.sign_in_ok('admin', 'Pw-2') is False
     # the username is kept when not given
     res = run_module('func_admin', base(action='reset_admin', admin_password='Pw-2'))
     assert res['changed'] is False and res['admin_username'] == 'root-admin', res
@@ -149,4 +152,4 @@ def test_admin_playbook_verbose_output_has_no_secret(env, tmp_path):
     out = res.stdout + res.stderr
     assert res.rc == 0, out[-4000:]
     assert 'func_admin' in out and password not in out and env.secret not in out and env.mysql_password not in out
-    assert env.sign_in('admin', password)[0] == 200
+    assert env.sign_in_ok('admin', password) is True

@@ -1,19 +1,21 @@
-"""func_queue against a deployed test install (func double, built-in Redis through its container) and against
-private redis-server instances on the host (direct transport, password, cluster mode).
+"""func_queue against a deployed test install of the real DataFlux Func 5.1.7 (built-in Redis through its container)
+and against private redis-server instances on the host (direct transport, password, cluster mode).
 
 Names: stack dfft-ops, port 18083, /tmp/dfft/ops; redis ports 16379 (password) and 16380 (cluster mode).
 The workers are scaled to 0 so that queued items stay put while the tests look at them.
 """
 import json
 import os
+import time
 
 import pytest
 
 from tests.lib.ansible_runner import REPO, run_module, run_playbook
 from tests.lib.extredis import ExtRedis
 from tests.lib.funcenv import FuncEnv, docker, wait_for
+from tests.lib.realimages import require_real
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.real]
 
 STACK, PORT, INSTALL_DIR = 'dfft-ops', 18083, '/tmp/dfft/ops'
 WQ = 'DataFluxFunc-worker#workerQueue@%d'
@@ -23,7 +25,8 @@ FAR_FUTURE = 4102444800   # 2100-01-01: the beat never moves these delayed items
 
 @pytest.fixture(scope='module')
 def env():
-    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini')
+    require_real('5.1.7')
+    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini', real=True)
     func.up()
     docker('service', 'scale', '--detach', '%s_worker=0' % STACK)
     wait_for(lambda: not docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_worker' % STACK)
@@ -132,6 +135,48 @@ def test_queue_playbook_reports_asserts_and_clears(env):
     cleared = run_playbook(queue_yml, dict(common, func_queue_state='cleared', func_queue_queues=['2']))
     assert cleared.rc == 0 and cleared.changed() == 1, cleared.stdout[-3000:]
     assert llens(env)[0]['2'] == 0
+
+
+def push_real(env, queue, name, count):
+    """Task requests in the real product's format (worker/tasks/__init__.py create_task_request) for its own example
+    tasks (worker/tasks/example.py: Example.ExampleSuccess returns at once, Example.ExampleTimeout sleeps 30 s and
+    is killed at its 15 s timeout)."""
+    now = int(time.time())
+    items = ' '.join("'%s'" % json.dumps({'name': name, 'id': 'task-real-%d-%d' % (queue, n), 'kwargs': {},
+                                         'triggerTime': now, 'queue': queue, 'ignoreResult': True})
+                     for n in range(count))
+    env.exec('redis', ['redis-cli', '-n', '5'], input='RPUSH "%s" %s\n' % (WQ % queue, items))
+
+
+def test_real_workers_consume_and_a_clear_while_they_run_loses_nothing_else(env):
+    # the workers come back (func_stack puts the stack file's replicas back) and consume real tasks
+    fill(env, {}, {})
+    res = run_module('func_stack', base())
+    assert not res.get('failed') and res['changed'] is True, res
+    wait_for(lambda: docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_worker' % STACK)
+             .stdout.split(), 120, what='workers of %s' % STACK)
+    wait_for(lambda: 'workerQueue:1:' in env.redis('HKEYS', 'DataFluxFunc-monitor#heartbeat@workerOnQueue'), 120,
+             what='a worker listening on queue 1')
+    push_real(env, 1, 'Example.ExampleSuccess', 20)
+    wait_for(lambda: llens(env)[0]['1'] == 0, 120, what='the real workers to consume queue 1')
+
+    # a backlog the running workers cannot finish soon, next to everything a clear must not touch
+    assert env.sign_in_ok() is True
+    sessions = env.redis('HLEN', 'DataFluxFunc-server#token@xAuthToken')
+    env.redis('ZADD', DQ % 1, FAR_FUTURE, 'delayed-keep')
+    push_real(env, 1, 'Example.ExampleTimeout', 40)
+    push_real(env, 2, 'Example.ExampleTimeout', 40)
+    before_other = llens(env)[0]['2']
+    res = run_module('func_queue', base(state='cleared', queues=['1']))
+    assert res['changed'] is True and 0 < res['cleared'][WQ % 1] <= 40, res
+    work, delay = llens(env)
+    assert work['1'] == 0
+    assert 0 < before_other - 10 <= work['2'] <= before_other  # only the busy workers took a few from queue 2
+    assert delay['1'] == 1 and env.redis('ZSCORE', DQ % 1, 'delayed-keep') == str(FAR_FUTURE)
+    assert env.redis('HLEN', 'DataFluxFunc-server#token@xAuthToken') == sessions != '0'
+    assert env.redis('HLEN', 'DataFluxFunc-monitor#heartbeat@serviceInfo') not in ('', '0')
+    assert env.sign_in_ok() is True
+    fill(env, {}, {})
 
 
 @pytest.mark.parametrize('queues, message', [
