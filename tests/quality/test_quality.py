@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tests.lib.ansible_runner import REPO, ansible_env
+from tests.lib.ansible_runner import CACHE, REPO, ansible_env
 
 pytestmark = pytest.mark.quality
 BIN = os.path.dirname(sys.executable)
@@ -93,3 +93,51 @@ def test_every_molecule_scenario_has_a_test():
     wrappers = sorted(f[len('test_molecule_'):-3] for f in os.listdir(os.path.join(REPO, 'tests', 'molecule'))
                       if f.startswith('test_molecule_') and f.endswith('.py'))
     assert scenarios == wrappers
+
+
+PUBLISH_BIN = os.path.join(REPO, '.venv-publish', 'bin')
+
+
+def publish_env():
+    env = ansible_env({'PATH': PUBLISH_BIN + os.pathsep + os.environ.get('PATH', '')})
+    env.pop('ANSIBLE_PYTHON_INTERPRETER', None)
+    return env
+
+
+def test_role_readmes_match_their_argument_specs():
+    rc, out = run([sys.executable, os.path.join(REPO, 'scripts', 'role_readmes.py'), '--check'])
+    assert rc == 0, out
+
+
+def test_galaxy_importer_accepts_the_collection(tmp_path):
+    """The checker Galaxy and Automation Hub run on an upload (ansible-test is left to the sanity gate)."""
+    rc, out = run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', str(tmp_path),
+                   REPO])
+    assert rc == 0, out
+    cfg = tmp_path / 'galaxy-importer.cfg'
+    cfg.write_text('[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = True\n'
+                   'LOCAL_IMAGE_DOCKER = False\n')
+    env = publish_env()
+    env['GALAXY_IMPORTER_CONFIG'] = str(cfg)
+    tarball = str(next(tmp_path.glob('dataflux-func-*.tar.gz')))
+    proc = subprocess.run([os.path.join(PUBLISH_BIN, 'python'), '-m', 'galaxy_importer.main', tarball], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert 'Importer processing completed successfully' in out, out[-6000:]
+    assert not [line for line in out.splitlines() if line.startswith('ERROR')], out[-6000:]
+
+
+def test_antsibull_docs_lint(tmp_path):
+    """Module and role documentation as the Ansible docsite renders it (role entry points need a description)."""
+    dest = tmp_path / 'ansible_collections' / 'dataflux' / 'func'
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.join(REPO, rel), target)
+    env = publish_env()
+    # the copy first; its dependencies (community.docker, ansible.posix) from the collections setup-host prepared
+    env['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join([str(tmp_path), os.path.join(CACHE, 'collections')])
+    proc = subprocess.run([os.path.join(PUBLISH_BIN, 'antsibull-docs'), 'lint-collection-docs', '--plugin-docs',
+                           str(dest)], env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
