@@ -172,8 +172,8 @@ def main():
     print()
     print('%-7s %8s %14s %16s %18s' % ('method', 'total s', 'failed probes', 'fail window s', 'server start-up s'))
     for name in ('manual', 'role'):
-        print('%-7s %8.1f %14d %16.1f %18.1f' % (name, median(name, 'total'), median(name, 'failed'),
-                                                  median(name, 'window'), median(name, 'startup')))
+        row = (name, median(name, 'total'), median(name, 'failed'), median(name, 'window'), median(name, 'startup'))
+        print('%-7s %8.1f %14d %16.1f %18.1f' % row)
     print()
     print('role / manual failed-ping window: %.2fx; role / manual total: %.2fx'
           % (median('role', 'window') / max(median('manual', 'window'), 0.001),

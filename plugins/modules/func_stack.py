@@ -76,7 +76,7 @@ options:
   server_first:
     description:
       - With O(state=present), deploy the server before the workers and beat. The stack file is deployed with
-        every other DataFlux Func service (workers, beat: the services that run the server's image) at 0
+        every other DataFlux Func service (workers and beat, the services that run the server's image) at 0
         replicas, the module waits until the server has converged, then deploys the stack file as it is.
       - This is the upgrade order the product needs. The new server runs the database upgrade
         (C(UPGRADE_DB_SEQ)) before it answers. Workers of the new version started earlier meet tables that do
@@ -249,6 +249,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_docker import 
     stack_diff, stack_plan, unsupported_keys)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
     Installation, dump_yaml, load_yaml_file)
+
 
 def wait_http_200(url, timeout):
     """Seconds until GET url answers 200 (redirects not followed), or None when timeout runs out."""

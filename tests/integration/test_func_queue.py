@@ -153,8 +153,10 @@ def test_real_workers_consume_and_a_clear_while_they_run_loses_nothing_else(env)
     fill(env, {}, {})
     res = run_module('func_stack', base())
     assert not res.get('failed') and res['changed'] is True, res
-    wait_for(lambda: docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_worker' % STACK)
-             .stdout.split(), 120, what='workers of %s' % STACK)
+
+    def workers():
+        return docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_worker' % STACK).stdout.split()
+    wait_for(workers, 120, what='workers of %s' % STACK)
     wait_for(lambda: 'workerQueue:1:' in env.redis('HKEYS', 'DataFluxFunc-monitor#heartbeat@workerOnQueue'), 120,
              what='a worker listening on queue 1')
     push_real(env, 1, 'Example.ExampleSuccess', 20)

@@ -127,8 +127,8 @@ def main():
                          'UPGRADE_DB_SEQ_LAST': C.UPGRADE_DB_SEQ_LAST, 'PYTHON_VERSION': platform.python_version(),
                          'HOSTNAME': socket.gethostname(), 'WEB_BASE_URL': cfg.get('WEB_BASE_URL')})
             elif path == '/api/v1/captcha/do/get':
-                query = {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query,
-                                                                    keep_blank_values=True).items()}
+                raw_query = urllib.parse.urlsplit(self.path).query
+                query = {k: v[0] for k, v in urllib.parse.parse_qs(raw_query, keep_blank_values=True).items()}
                 try:
                     with r_lock:
                         svg = A.get_captcha(cfg, r, query)

@@ -76,8 +76,8 @@ def table_dump_parts(cur, table, schema_only):
             parts.append('UNLOCK TABLES;')
             break
         values = ',\n  '.join('(%s)' % ', '.join(sql_value(v, h) for v, (_f, h) in zip(r, fields)) for r in rows)
-        parts.append('INSERT INTO `%s` (%s)\nVALUES\n  %s;' % (table, ', '.join('`%s`' % f for f, _h in fields),
-                                                              values))
+        columns = ', '.join('`%s`' % f for f, _h in fields)
+        parts.append('INSERT INTO `%s` (%s)\nVALUES\n  %s;' % (table, columns, values))
         seq = rows[-1][seq_index]
     return parts
 
