@@ -3,7 +3,7 @@ roles' options), between the markers <!-- options:start --> and <!-- options:end
 hand-written and kept.
 
   python3 scripts/role_readmes.py          rewrite the tables
-  python3 scripts/role_readmes.py --check  exit 1 (naming the roles) when a README is missing or its table is out of date
+  python3 scripts/role_readmes.py --check  exit 1 (naming the roles) when a README is missing or its table is stale
 """
 import os
 import sys
