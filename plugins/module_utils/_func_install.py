@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, atomic_write, mask_mapping)
 
@@ -153,15 +154,6 @@ def unknown_config_keys(keys, known_also=()):
 PRESERVED_KEYS = ('SECRET', '_IS_INSTALLED', 'MYSQL_PASSWORD', 'REDIS_PASSWORD')
 
 LOG_LEVELS = ('ALL', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'NONE')
-
-_TRUE = ('true', '1', 'yes', 'on', 'o', 'y', 'ok')
-
-
-def to_boolean(value):
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in _TRUE
-
 
 def convert_like(default, value):
     """Convert an environment string the way DataFlux Func does: to the type of the default."""

@@ -11,6 +11,7 @@ work/delayed-queue carry-over and data verification.
 
 import re
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import QUEUE_COUNT, carried_keys, session_key
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
     CLIENT_NAMES, MySQLClient, NoClientError, client_image, find_binary, quote, quote_ident)
@@ -22,7 +23,6 @@ try:
 except ImportError:  # pragma: no cover - reported by the modules
     yaml = None
 
-QUEUE_INDEXES = tuple(range(10))
 # Privileges DataFlux Func needs on its database (setup, DB upgrades, normal work; reference section 7.2).
 APP_PRIVILEGES = ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'ALTER', 'INDEX', 'LOCK TABLES')
 MIN_MYSQL = (5, 7)
@@ -101,27 +101,6 @@ def target_redis(params, database=None):
     return RedisClient.direct(host, params['redis_port'], params['redis_database'] if database is None else database,
                               params['redis_user'] or None, params['redis_password'] or None,
                               bool(params['redis_use_tls']), timeout=30.0)
-
-
-def queue_key(app_name, kind, index):
-    return '%s-worker#%s@%d' % (app_name, kind, index)
-
-
-def queue_keys(app_name):
-    return ([queue_key(app_name, 'workerQueue', i) for i in QUEUE_INDEXES]
-            + [queue_key(app_name, 'delayQueue', i) for i in QUEUE_INDEXES])
-
-
-def session_key(app_name):
-    """The hash of signed-in sessions (server/utils/auth.js getCacheKey: `<APP_NAME>-server#token@xAuthToken`,
-    one field `userId:<uid>:xAuthTokenId:<id>` per session). The tokens are JWTs signed with SECRET, which a
-    migration keeps, so carrying this hash keeps everybody signed in."""
-    return '%s-server#token@xAuthToken' % app_name
-
-
-def carried_keys(app_name):
-    """Every key a migration carries to the target Redis: the work and delayed queues and the sessions."""
-    return queue_keys(app_name) + [session_key(app_name)]
 
 
 # --- preflight --------------------------------------------------------------------------------------------
@@ -430,10 +409,10 @@ def stack_without_builtin(text, names):
 
 
 # --- queue carry-over -------------------------------------------------------------------------------------
-def read_queues(client, app_name):
+def read_queues(client, app_name, count=QUEUE_COUNT):
     """{key: ('list', [items oldest-last as LRANGE gives them]) | ('zset', [(member, score)]) | ('hash', [(field,
     value)])} of the non-empty carried keys (queues, sessions)."""
-    keys = carried_keys(app_name)
+    keys = carried_keys(app_name, count)
     types = client.pipeline([['TYPE', k] for k in keys])
     cmds, which = [], []
     for key, rtype in zip(keys, types):

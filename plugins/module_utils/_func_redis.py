@@ -20,6 +20,7 @@ import socket
 import ssl
 import uuid
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 
 TRANSPORTS = ('auto', 'container', 'direct')
@@ -454,7 +455,7 @@ def _effective_redis_settings(config, params):
         user=pick('redis_user', 'REDIS_USER', '') or None,
         password=pick('redis_password', 'REDIS_PASSWORD', '') or None,
         use_tls=bool(params.get('redis_use_tls') if params.get('redis_use_tls') is not None
-                     else _to_bool(config.get('REDIS_USE_TLS', False))),
+                     else to_boolean(config.get('REDIS_USE_TLS', False))),
     )
     if params.get('redis_user') is None and params.get('redis_password') is None:
         # DataFlux Func's "aliyun" auth type sends "user:password" as the password.
@@ -462,12 +463,6 @@ def _effective_redis_settings(config, params):
             settings['password'] = '%s:%s' % (settings['user'], settings['password'] or '')
             settings['user'] = None
     return settings
-
-
-def _to_bool(value):
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ('true', '1', 'yes', 'on', 'o', 'y', 'ok')
 
 
 class RedisClient(object):

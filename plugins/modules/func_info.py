@@ -117,6 +117,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
+    DELAY, WORK, app_name, queue_count, queue_key)
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, fail_from, mask_mapping)
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
@@ -208,12 +210,13 @@ def gather_queues(module, inst, docker):
         return {'error': 'Redis support is not available in this collection build'}
     try:
         client = RedisClient.for_installation(module, inst, docker, {})
-        app = inst.effective_config('server').get('APP_NAME') or 'DataFluxFunc'
-        cmds = [['LLEN', '%s-worker#workerQueue@%d' % (app, i)] for i in range(10)]
-        cmds += [['ZCARD', '%s-worker#delayQueue@%d' % (app, i)] for i in range(10)]
+        config = inst.effective_config('server')
+        app, count = app_name(config), queue_count(config)
+        cmds = [['LLEN', queue_key(app, WORK, i)] for i in range(count)]
+        cmds += [['ZCARD', queue_key(app, DELAY, i)] for i in range(count)]
         replies = client.pipeline(cmds)
-        return {'work': {str(i): int(replies[i]) for i in range(10)},
-                'delay': {str(i): int(replies[10 + i]) for i in range(10)}}
+        return {'work': {str(i): int(replies[i]) for i in range(count)},
+                'delay': {str(i): int(replies[count + i]) for i in range(count)}}
     except FuncError as exc:
         return {'error': exc.msg}
 

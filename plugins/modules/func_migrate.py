@@ -108,11 +108,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
+    app_name as product_app_name, carried_keys, queue_count)
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write, fail_from
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
-    carried_keys, read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
+    read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
     write_queues)
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient
@@ -171,12 +173,12 @@ def verify_data(module, inst, docker):
 
 def transfer_queues(module, inst, docker):
     config = inst.effective_config('server')
-    app_name = str(config.get('APP_NAME') or 'DataFluxFunc')
+    app_name, count = product_app_name(config), queue_count(config)
     source = RedisClient.for_installation(module, inst, docker, {'redis_transport': 'auto'})
     target = target_redis(module.params)
     try:
-        queues = read_queues(source, app_name)
-        keys = carried_keys(app_name)
+        queues = read_queues(source, app_name, count)
+        keys = carried_keys(app_name, count)
         busy = [k for k, n in zip(keys, target.pipeline([['EXISTS', k] for k in keys])) if int(n or 0)]
         if busy:
             raise FuncError('The target Redis database already holds %s; refusing to mix them with the '

@@ -115,7 +115,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation, to_boolean
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
     check_mysql, check_redis, config_points_at_target, func_env_overrides, target_argument_spec, target_mysql)
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, quote_ident

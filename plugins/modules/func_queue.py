@@ -9,9 +9,10 @@ module: func_queue
 short_description: Report or clear the task queues of a DataFlux Func installation
 version_added: 0.1.0
 description:
-  - Reads the lengths of the ten work queues C(<APP_NAME>-worker#workerQueue@0..9) (Redis lists) and the ten
-    delayed queues C(<APP_NAME>-worker#delayQueue@0..9) (sorted sets) in one round trip, optionally failing
-    when a queue is longer than O(max_length), for monitoring from CI or cron.
+  - Reads the lengths of the work queues C(<APP_NAME>-worker#workerQueue@0..9) (Redis lists) and the delayed
+    queues C(<APP_NAME>-worker#delayQueue@0..9) (sorted sets) in one round trip, optionally failing when a queue
+    is longer than O(max_length), for monitoring from CI or cron. The number of queues is the installation's
+    effective C(_WORKER_QUEUE_COUNT) (10 unless changed).
   - Clears chosen queues, which the maintenance guide (section 13.1) does with C(LTRIM <queue> -1 0).
     This module uses C(UNLINK) instead, which gives the same result (the key is gone, the queue is empty)
     but frees the items in a Redis background thread, so other clients are not stalled while a long queue is
@@ -40,11 +41,12 @@ options:
   queues:
     description:
       - Which queues to clear (O(state=cleared), required) or to check against O(max_length)
-        (O(state=reported), default all ten work queues).
-      - Each element is a queue index V(0) to V(9) (the work queue, plus the delayed queue of that index when
+        (O(state=reported), default all work queues).
+      - Each element is a queue index V(0) to V(9) (up to C(_WORKER_QUEUE_COUNT) - 1; the work queue, plus the
+        delayed queue of that index when
         O(include_delayed) is set), V(all) (every index), or a queue name C(workerQueue@N) / C(delayQueue@N),
         also accepted as the full key C(<APP_NAME>-worker#workerQueue@N).
-      - Indexes outside 0-9 and any other name are rejected before Redis is touched.
+      - Indexes outside 0 to C(_WORKER_QUEUE_COUNT) - 1 and any other name are rejected before Redis is touched.
     type: list
     elements: str
   include_delayed:
@@ -174,34 +176,29 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
+    DELAY, QUEUE_COUNT, WORK, app_name as product_app_name, queue_count, queue_key)
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
     RedisClient, RedisReplyError, redis_argument_spec)
 
-QUEUE_INDEXES = range(10)
-WORK = 'workerQueue'
-DELAY = 'delayQueue'
 LENGTH_COMMAND = {'list': 'LLEN', 'zset': 'ZCARD'}
 
 
-def queue_key(app_name, kind, index):
-    return '%s-worker#%s@%d' % (app_name, kind, index)
-
-
-def _index(text, original):
+def _index(text, original, count=QUEUE_COUNT):
     if not re.match(r'^-?\d+$', text):
-        raise FuncError('Unknown queue %r. Use a queue index 0-9, "all", or a queue name workerQueue@N / '
-                        'delayQueue@N (N = 0-9).' % original, queue=original)
+        raise FuncError('Unknown queue %r. Use a queue index 0-%d, "all", or a queue name workerQueue@N / '
+                        'delayQueue@N (N = 0-%d).' % (original, count - 1, count - 1), queue=original)
     index = int(text)
-    if index not in QUEUE_INDEXES:
-        raise FuncError('Queue index %d in %r is out of range: DataFlux Func has queues 0-9.' % (index, original),
-                        queue=original)
+    if not 0 <= index < count:
+        raise FuncError('Queue index %d in %r is out of range: this DataFlux Func has queues 0-%d '
+                        '(_WORKER_QUEUE_COUNT %d).' % (index, original, count - 1, count), queue=original)
     return index
 
 
-def select_queues(app_name, specs, include_delayed):
+def select_queues(app_name, specs, include_delayed, count=QUEUE_COUNT):
     """Queue specs -> ordered list of (kind, index). Raises FuncError for any unknown name or bad index."""
     selected = []
 
@@ -214,17 +211,17 @@ def select_queues(app_name, specs, include_delayed):
         original = spec
         text = str(spec).strip()
         if text.lower() == 'all':
-            indexes = list(QUEUE_INDEXES)
+            indexes = list(range(count))
         elif re.match(r'^-?\d+$', text):
-            indexes = [_index(text, original)]
+            indexes = [_index(text, original, count)]
         else:
             name = text[len(prefix):] if text.startswith(prefix) else text
             match = re.match(r'^(workerQueue|delayQueue)@(.+)$', name)
             if not match:
-                raise FuncError('Unknown queue %r. Use a queue index 0-9, "all", or a queue name workerQueue@N / '
-                                'delayQueue@N (N = 0-9), optionally as the full key %sworkerQueue@N.'
-                                % (original, prefix), queue=original)
-            add(match.group(1), _index(match.group(2), original))
+                raise FuncError('Unknown queue %r. Use a queue index 0-%d, "all", or a queue name workerQueue@N / '
+                                'delayQueue@N (N = 0-%d), optionally as the full key %sworkerQueue@N.'
+                                % (original, count - 1, count - 1, prefix), queue=original)
+            add(match.group(1), _index(match.group(2), original, count))
             continue
         for index in indexes:
             add(WORK, index)
@@ -233,9 +230,10 @@ def select_queues(app_name, specs, include_delayed):
     return selected
 
 
-def read_all_lengths(client, app_name):
-    """Lengths of all 20 queues in one pipeline (a second one only when a key has an unexpected type)."""
-    keys = [(WORK, i) for i in QUEUE_INDEXES] + [(DELAY, i) for i in QUEUE_INDEXES]
+def read_all_lengths(client, app_name, count=QUEUE_COUNT):
+    """Lengths of every work and delayed queue in one pipeline (a second one only when a key has an unexpected
+    type)."""
+    keys = [(WORK, i) for i in range(count)] + [(DELAY, i) for i in range(count)]
     cmds = [['LLEN' if kind == WORK else 'ZCARD', queue_key(app_name, kind, i)] for kind, i in keys]
     replies = client.pipeline(cmds, raise_on_error=False)
     odd = [n for n, reply in enumerate(replies) if isinstance(reply, RedisReplyError)]
@@ -307,22 +305,25 @@ def run(module, secrets):
     params = module.params
     inst = Installation(params['install_dir'], params['stack_name'])
     docker = DockerCLI(module, params['docker_cli'], params['docker_host'])
-    app_name = params['app_name'] or str(inst.effective_config('server').get('APP_NAME') or 'DataFluxFunc')
+    config = inst.effective_config('server')
+    app_name = params['app_name'] or product_app_name(config)
+    count = queue_count(config)
     state = params['state']
     if state == 'cleared' and not params['queues']:
-        raise FuncError('state=cleared needs queues: a list of queue indexes 0-9, "all", or queue names')
+        raise FuncError('state=cleared needs queues: a list of queue indexes 0-%d, "all", or queue names'
+                        % (count - 1))
     if params['max_length'] is not None and params['max_length'] < 0:
         raise FuncError('max_length must be 0 or more, not %d' % params['max_length'])
     # Validate every queue name before touching Redis.
-    selected = select_queues(app_name, params['queues'] or ['all'], params['include_delayed'])
+    selected = select_queues(app_name, params['queues'] or ['all'], params['include_delayed'], count)
     client = RedisClient.for_installation(module, inst, docker, params)
     secrets.extend(client.secrets)
     result = dict(changed=False, app_name=app_name)
     try:
         if state == 'reported':
-            lengths = read_all_lengths(client, app_name)
-            result['work_queues'] = {str(i): lengths[(WORK, i)] for i in QUEUE_INDEXES}
-            result['delay_queues'] = {str(i): lengths[(DELAY, i)] for i in QUEUE_INDEXES}
+            lengths = read_all_lengths(client, app_name, count)
+            result['work_queues'] = {str(i): lengths[(WORK, i)] for i in range(count)}
+            result['delay_queues'] = {str(i): lengths[(DELAY, i)] for i in range(count)}
             result['lengths'] = {queue_key(app_name, k, i): n for (k, i), n in lengths.items()}
             if params['max_length'] is not None:
                 over = [{'key': queue_key(app_name, k, i), 'length': lengths[(k, i)]} for k, i in selected
