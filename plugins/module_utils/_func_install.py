@@ -155,6 +155,7 @@ PRESERVED_KEYS = ('SECRET', '_IS_INSTALLED', 'MYSQL_PASSWORD', 'REDIS_PASSWORD')
 
 LOG_LEVELS = ('ALL', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'NONE')
 
+
 def convert_like(default, value):
     """Convert an environment string the way DataFlux Func does: to the type of the default."""
     if isinstance(default, bool):

@@ -178,6 +178,9 @@ def test_real_workers_consume_and_a_clear_while_they_run_loses_nothing_else(env)
     assert env.redis('HLEN', 'DataFluxFunc-server#token@xAuthToken') == sessions != '0'
     assert env.redis('HLEN', 'DataFluxFunc-monitor#heartbeat@serviceInfo') not in ('', '0')
     assert env.sign_in_ok() is True
+    # back to the module fixture's state: no consumers, so the other tests' items stay put
+    docker('service', 'scale', '--detach', '%s_worker=0' % STACK)
+    wait_for(lambda: not workers(), 60, what='workers of %s to stop' % STACK)
     fill(env, {}, {})
 
 
