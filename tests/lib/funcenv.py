@@ -212,11 +212,25 @@ class FuncEnv:
             docker('stack', 'rm', self.stack, check=False)
         label = 'label=com.docker.stack.namespace=%s' % self.stack
 
-        def gone():
+        def leftovers():
             ctrs = docker('ps', '-aq', '--filter', label, check=False).stdout.split()
             nets = docker('network', 'ls', '-q', '--filter', label, check=False).stdout.split()
+            return ctrs, nets
+
+        def gone():
+            ctrs, nets = leftovers()
             return not ctrs and not nets
-        wait_for(gone, timeout, what='removal of stack %s' % self.stack)
+        try:
+            wait_for(gone, timeout / 2, what='removal of stack %s' % self.stack)
+        except TimeoutError:
+            # a loaded dockerd (real images loading into DinD hosts next door) can take minutes to reap a
+            # stack; the test is over, so what is left is removed by force, then waited for again
+            ctrs, nets = leftovers()
+            if ctrs:
+                docker('rm', '-f', '-v', *ctrs, check=False, timeout=180)
+            if nets:
+                docker('network', 'rm', *nets, check=False)
+            wait_for(gone, timeout / 2, what='forced removal of stack %s' % self.stack)
         if remove_dir and os.path.isdir(self.install_dir):
             shutil.rmtree(self.install_dir)
 
