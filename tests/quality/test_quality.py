@@ -27,6 +27,17 @@ def tracked_files():
     return [line for line in out.splitlines() if line and os.path.isfile(os.path.join(REPO, line))]
 
 
+def collection_copy(tmp_path):
+    """What git would ship, copied to tmp_path/ansible_collections/dataflux/func (where ansible-test and
+    antsibull-docs need a collection to be); returns that directory."""
+    dest = tmp_path / 'ansible_collections' / 'dataflux' / 'func'
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.join(REPO, rel), target)
+    return dest
+
+
 def test_ruff():
     rc, out = run([os.path.join(BIN, 'ruff'), 'check', '.'])
     assert rc == 0, out
@@ -51,12 +62,7 @@ def test_no_sanity_ignore_files():
 
 @pytest.mark.slow
 def test_ansible_test_sanity(tmp_path):
-    # ansible-test needs the collection at ansible_collections/<ns>/<name>; copy what git would ship.
-    dest = tmp_path / 'ansible_collections' / 'dataflux' / 'func'
-    for rel in tracked_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(os.path.join(REPO, rel), target)
+    dest = collection_copy(tmp_path)
     subprocess.run(['git', 'init', '-q', '.'], cwd=dest, check=True)
     subprocess.run(['git', 'add', '-A'], cwd=dest, check=True)
     rc, out = run([os.path.join(BIN, 'ansible-test'), 'sanity', '--python', '%d.%d' % sys.version_info[:2],
@@ -130,11 +136,7 @@ def test_galaxy_importer_accepts_the_collection(tmp_path):
 
 def test_antsibull_docs_lint(tmp_path):
     """Module and role documentation as the Ansible docsite renders it (role entry points need a description)."""
-    dest = tmp_path / 'ansible_collections' / 'dataflux' / 'func'
-    for rel in tracked_files():
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(os.path.join(REPO, rel), target)
+    dest = collection_copy(tmp_path)
     env = publish_env()
     # the copy first; its dependencies (community.docker, ansible.posix) from the collections setup-host prepared
     env['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join([str(tmp_path), os.path.join(CACHE, 'collections')])
