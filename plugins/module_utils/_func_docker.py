@@ -384,12 +384,12 @@ STACK_LABEL_PREFIX = 'com.docker.stack.'
 DEFAULT_STOP_GRACE_NS = 10 * 10 ** 9
 COMPARED_KEYS = ('image', 'command', 'entrypoint', 'env', 'labels', 'service_labels', 'mounts', 'ports',
                  'mode', 'replicas', 'extra_hosts', 'endpoint_mode', 'networks', 'stop_grace_period', 'init',
-                 'logging', 'healthcheck', 'resources')
+                 'logging', 'healthcheck', 'resources', 'placement')
 _SUPPORTED_SERVICE_KEYS = {'image', 'command', 'entrypoint', 'environment', 'labels', 'volumes', 'ports',
                            'deploy', 'extra_hosts', 'networks', 'stop_grace_period', 'init', 'logging',
                            'healthcheck'}
 _SUPPORTED_DEPLOY_KEYS = {'replicas', 'mode', 'labels', 'endpoint_mode', 'update_config', 'rollback_config',
-                          'resources'}
+                          'resources', 'placement'}
 _RAM_RE = re.compile(r'^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$')
 _DURATION_RE = re.compile(r'(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)')
 _DURATION_UNIT = {'ns': 1, 'us': 10 ** 3, 'µs': 10 ** 3, 'ms': 10 ** 6, 's': 10 ** 9, 'm': 60 * 10 ** 9,
@@ -675,6 +675,24 @@ def normalize_live_healthcheck(check):
             'start_period': int(check.get('StartPeriod') or 0)}
 
 
+def _placement_entry(constraints, spreads, max_replicas):
+    return {'constraints': sorted(c.replace(' ', '') for c in constraints or []), 'spread': list(spreads or []),
+            'max_replicas': int(max_replicas or 0)}
+
+
+def normalize_compose_placement(placement):
+    """compose deploy.placement -> {constraints (sorted, blanks dropped), spread (in order), max_replicas}."""
+    placement = placement or {}
+    spreads = [str(p.get('spread')) for p in placement.get('preferences') or [] if isinstance(p, dict)]
+    return _placement_entry(placement.get('constraints'), spreads, placement.get('max_replicas_per_node'))
+
+
+def normalize_live_placement(placement):
+    placement = placement or {}
+    spreads = [str((p.get('Spread') or {}).get('SpreadDescriptor')) for p in placement.get('Preferences') or []]
+    return _placement_entry(placement.get('Constraints'), spreads, placement.get('MaxReplicas'))
+
+
 def normalize_compose_service(name, service, stack, base_dir, top=None):
     """One compose v3 service -> normalised dict (see COMPARED_KEYS)."""
     top = top or {}
@@ -707,6 +725,7 @@ def normalize_compose_service(name, service, stack, base_dir, top=None):
                     'options': {str(k): _scalar_str(v) for k, v in (logging.get('options') or {}).items()}},
         'healthcheck': normalize_compose_healthcheck(service.get('healthcheck')),
         'resources': normalize_compose_resources(deploy.get('resources')),
+        'placement': normalize_compose_placement(deploy.get('placement')),
     }
 
 
@@ -772,6 +791,7 @@ def normalize_live_service(inspected, network_names=None):
                     'options': dict(log_driver.get('Options') or {})},
         'healthcheck': normalize_live_healthcheck(cspec.get('Healthcheck')),
         'resources': normalize_live_resources(task.get('Resources')),
+        'placement': normalize_live_placement(task.get('Placement')),
     }
 
 

@@ -12,11 +12,12 @@ description:
     on one Docker Swarm manager node, through the C(docker) CLI.
   - Before deploying, the services of the stack file are compared with the running ones (image, command,
     entrypoint, environment, container and service labels, mounts, published ports, mode and replicas,
-    extra hosts, endpoint mode, networks, stop grace period, init, logging, healthcheck and
-    C(deploy.resources) limits and reservations), so check mode and diff mode tell the truth and a second run
+    extra hosts, endpoint mode, networks, stop grace period, init, logging, healthcheck,
+    C(deploy.resources) limits and reservations and C(deploy.placement) constraints, spread preferences and
+    C(max_replicas_per_node)), so check mode and diff mode tell the truth and a second run
     reports no change. C(deploy.update_config) and C(deploy.rollback_config) are applied but not compared (a
     rolling restart sets the live update order). Other compose keys (for example C(secrets) or
-    C(deploy.placement)) are not compared; the module warns when the stack file uses them.
+    C(deploy.restart_policy)) are not compared; the module warns when the stack file uses them.
   - The module waits for convergence itself (every service runs its desired number of tasks of the current
     spec) instead of relying on C(docker stack deploy --detach=false), and names the stuck service and its
     last task error when O(timeout) runs out.

@@ -271,8 +271,20 @@ def test_service_and_deploy_labels_are_separate():
 
 def test_unsupported_keys_reported():
     data = {'services': {'a': {'image': 'i', 'healthcheck': {}, 'secrets': [], 'deploy': {
-        'resources': {}, 'replicas': 1, 'placement': {}}}}}
-    assert d.unsupported_keys(data) == {'a': ['secrets', 'deploy.placement']}
+        'resources': {}, 'replicas': 1, 'placement': {}, 'restart_policy': {}}}}}
+    assert d.unsupported_keys(data) == {'a': ['secrets', 'deploy.restart_policy']}
+
+
+def test_placement_compose_and_live_compare_equal():
+    # compose of the swarm role (server one per node, beat on a labelled node) and what swarm stores for it
+    compose = {'constraints': ['node.labels.dataflux-func.beat == true'], 'preferences': [{'spread': 'node.id'}],
+               'max_replicas_per_node': 1}
+    live = {'Constraints': ['node.labels.dataflux-func.beat==true'],
+            'Preferences': [{'Spread': {'SpreadDescriptor': 'node.id'}}], 'MaxReplicas': 1}
+    assert d.normalize_compose_placement(compose) == d.normalize_live_placement(live)
+    assert d.normalize_compose_placement(None) == d.normalize_live_placement({}) == {
+        'constraints': [], 'spread': [], 'max_replicas': 0}
+    assert d.normalize_compose_placement({'max_replicas_per_node': 2}) != d.normalize_live_placement(live)
 
 
 # `docker service inspect` of `docker stack deploy` (Docker 20.10, measured on this machine) for the compose below
