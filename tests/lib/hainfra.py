@@ -4,19 +4,24 @@
     python -m tests.lib.hainfra stop    --base /tmp/dfft/ha
     python -m tests.lib.hainfra lb      --base /tmp/dfft/ha --node dfft-ha1 --state down|up
     python -m tests.lib.hainfra client  --url http://127.0.0.1:18406/api/v1/do/ping --out FILE --stop-file FILE
+    python -m tests.lib.hainfra swarm-state --manager dfft-sw1 --stack dataflux-func
+    python -m tests.lib.hainfra swarm-wait  --manager dfft-sw1 --stack dataflux-func [--avoid NODE] [--since T]
 
 start brings up, each on a private port and under --base:
   * MariaDB (tests.lib.extdb.ExtDB) listening on --bind, database dataflux_func, user func@'%';
   * Redis (tests.lib.extredis.ExtRedis) listening on 127.0.0.1 and --bind, with a password;
   * sshd on --bind (key-only root login, internal-sftp) exporting <base>/shared for sshfs, with a client key
     <base>/ssh/client_key that the nodes use;
-  * nginx on 127.0.0.1:<lb port>, load balancing over the nodes (proxy_next_upstream error timeout http_502
-    http_503); `lb` marks one node down/up in the upstream and reloads nginx gracefully.
+  * nginx on 127.0.0.1:<lb port> (and the --lb-listen addresses), load balancing over the nodes
+    (proxy_next_upstream error timeout http_502 http_503); `lb` marks one node down/up in the upstream and
+    reloads nginx gracefully.
 Passwords come from the environment (HA_MYSQL_PASSWORD, HA_REDIS_PASSWORD), never from argv. State (pids,
 ports, nodes) is kept in <base>/state.json so that `stop` and `lb` work from another process.
 stop ends exactly the processes start began (by pid) and removes --base.
 client requests the URL every --interval seconds until --stop-file exists and writes a JSON summary (requests,
-failures, versions seen in X-Dff-Version, the first errors).
+failures, first_failure/last_failure times, versions seen in X-Dff-Version, the first errors).
+swarm-state prints the nodes (state, availability, labels) of a swarm inside DinD hosts and, per service of the
+stack, the nodes its running tasks are on; swarm-wait polls that until every service runs all its replicas.
 """
 import argparse
 import json
@@ -115,7 +120,7 @@ def _write_upstream(base, nodes, down):
     os.rename(upstream + '.tmp', upstream)
 
 
-def _nginx_conf(base, lb_port):
+def _nginx_conf(base, lb_port, listen=('127.0.0.1',)):
     ngx, _x, upstream, pidfile = _nginx_paths(base)
     temp = os.path.join(ngx, 'temp')
     return '\n'.join([
@@ -135,7 +140,7 @@ def _nginx_conf(base, lb_port):
         '    include %s;' % upstream,
         '  }',
         '  server {',
-        '    listen 127.0.0.1:%d;' % lb_port,
+    ] + ['    listen %s:%d;' % (addr, lb_port) for addr in listen] + [
         '    location / {',
         '      proxy_pass http://dfft_ha;',
         '      proxy_http_version 1.1;',
@@ -230,7 +235,7 @@ def cmd_start(args):
     ngx, conf, _x, pidfile = _nginx_paths(base)
     os.makedirs(os.path.join(ngx, 'temp'), exist_ok=True)
     _write_upstream(base, nodes, set())
-    _write(conf, _nginx_conf(base, args.lb_port))
+    _write(conf, _nginx_conf(base, args.lb_port, args.lb_listen.split(',')))
     _nginx(base)
     state['nginx_pid'] = _wait_pidfile(pidfile)
     _save_state(base, state)
@@ -282,6 +287,8 @@ def cmd_client(args):
                 stats['versions'][version] = stats['versions'].get(version, 0) + 1
         except (OSError, urllib.error.URLError, RuntimeError, ValueError) as exc:
             stats['failures'] += 1
+            stats.setdefault('first_failure', round(time.time(), 3))
+            stats['last_failure'] = round(time.time(), 3)
             if len(stats['errors']) < 20:
                 stats['errors'].append('%.3f %s' % (time.time(), exc))
         delay = args.interval - (time.time() - started)
@@ -290,6 +297,62 @@ def cmd_client(args):
     stats['seconds'] = round(time.time() - stats['started'], 1)
     _write(args.out, json.dumps(stats, indent=1, sort_keys=True))
     print(json.dumps(stats))
+
+
+# --- a swarm inside DinD hosts (molecule/swarm) --------------------------------------------------------
+def _inner(manager, *args):
+    proc = subprocess.run(['docker', 'exec', manager, 'docker'] + list(args), check=False, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError('docker %s on %s failed: %s' % (' '.join(args), manager, proc.stderr.strip()))
+    return proc.stdout
+
+
+def swarm_state(manager, stack):
+    """Nodes (state, availability, labels) and, per service of the stack, desired replicas and the nodes of the
+    tasks that run (desired and current state running, on a ready node)."""
+    nodes = {}
+    ids = _inner(manager, 'node', 'ls', '-q').split()
+    for line in _inner(manager, 'node', 'inspect', '--format', '{{json .}}', *ids).splitlines():
+        node = json.loads(line)
+        nodes[node['Description']['Hostname']] = {'id': node['ID'], 'state': node['Status']['State'],
+                                                  'availability': node['Spec']['Availability'],
+                                                  'labels': node['Spec'].get('Labels') or {}}
+    services = {}
+    for line in _inner(manager, 'service', 'ls', '--filter', 'label=com.docker.stack.namespace=%s' % stack,
+                       '--format', '{{.Name}} {{.Replicas}}').splitlines():
+        name, replicas = line.split(' ', 1)
+        short = name[len(stack) + 1:]
+        running = []
+        for task in _inner(manager, 'service', 'ps', name, '--filter', 'desired-state=running',
+                           '--format', '{{.Node}} {{.CurrentState}}').splitlines():
+            node, current = task.split(' ', 1)
+            if current.startswith('Running') and nodes.get(node, {}).get('state') == 'ready':
+                running.append(node)
+        services[short] = {'desired': int(replicas.split('/')[1].split()[0]), 'running': sorted(running)}
+    return {'nodes': nodes, 'services': services}
+
+
+def cmd_swarm_state(args):
+    print(json.dumps(swarm_state(args.manager, args.stack), sort_keys=True))
+
+
+def cmd_swarm_wait(args):
+    """Wait until every service runs all its replicas on ready nodes (and none on --avoid); print the seconds since
+    --since (default: now) and the state."""
+    since = args.since or time.time()
+    deadline = time.time() + args.timeout
+    while True:
+        state = swarm_state(args.manager, args.stack)
+        ignore = set(args.ignore.split(','))
+        done = all(len(s['running']) == s['desired'] and args.avoid not in s['running']
+                   for name, s in state['services'].items() if name not in ignore)
+        if done or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    print(json.dumps({'converged': done, 'seconds': round(time.time() - since, 1), 'state': state}, sort_keys=True))
+    if not done:
+        raise SystemExit(1)
 
 
 def main(argv=None):
@@ -303,6 +366,7 @@ def main(argv=None):
     p.add_argument('--redis-port', type=int, default=16406)
     p.add_argument('--ssh-port', type=int, default=12206)
     p.add_argument('--lb-port', type=int, default=18406)
+    p.add_argument('--lb-listen', default='127.0.0.1', help='addresses nginx listens on, comma-separated')
     p.set_defaults(func=cmd_start)
     p = sub.add_parser('stop')
     p.add_argument('--base', default='/tmp/dfft/ha')
@@ -320,6 +384,18 @@ def main(argv=None):
     p.add_argument('--interval', type=float, default=0.05)
     p.add_argument('--timeout', type=float, default=10)
     p.set_defaults(func=cmd_client)
+    p = sub.add_parser('swarm-state')
+    p.add_argument('--manager', required=True, help='the DinD host of a swarm manager')
+    p.add_argument('--stack', required=True)
+    p.set_defaults(func=cmd_swarm_state)
+    p = sub.add_parser('swarm-wait')
+    p.add_argument('--manager', required=True)
+    p.add_argument('--stack', required=True)
+    p.add_argument('--avoid', default='', help='a node that must run no task')
+    p.add_argument('--ignore', default='', help='services not waited for, comma-separated')
+    p.add_argument('--since', type=float, default=0, help='epoch seconds the reported time counts from')
+    p.add_argument('--timeout', type=float, default=300)
+    p.set_defaults(func=cmd_swarm_wait)
     args = parser.parse_args(argv)
     args.func(args)
 
