@@ -18,7 +18,7 @@ import zipfile
 import pytest
 import yaml
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import DumpSummary
+from ansible_collections.dataflux.func.plugins.module_utils._func_sqldump import DumpSummary
 from tests.lib.funcenv import FuncEnv, docker, wait_for
 from tests.lib.realimages import image_present, require_real
 
