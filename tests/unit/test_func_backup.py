@@ -2,7 +2,7 @@
 import os
 import time
 
-from ansible_collections.dataflux.func.plugins.modules import func_backup as fb
+from ansible_collections.dataflux.func.plugins.module_utils import _func_backup as fb
 
 
 def test_backup_name_follows_upstream_pattern():

@@ -5,7 +5,7 @@ import zoneinfo
 import pytest
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import SystemZone, zone
-from ansible_collections.dataflux.func.plugins.modules.func_backup import backup_name, name_time
+from ansible_collections.dataflux.func.plugins.module_utils._func_backup import backup_name, name_time
 
 ZONES = ['Asia/Shanghai', 'UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata']
 # around DST switches in Berlin and New York, Lord Howe's half hour, and a plain day
