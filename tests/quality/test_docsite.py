@@ -101,10 +101,10 @@ def site(tmp_path_factory):
     assert proc.returncode == 0, out[-6000:]
     assert 'WARNING' not in out, out[-6000:]
     html = dest / 'build' / 'html'
-    pages = sorted(os.path.relpath(os.path.join(d, f), html) for d, _, files in os.walk(html) for f in files
+    pages = sorted(os.path.relpath(os.path.join(walk[0], f), html) for walk in os.walk(html) for f in walk[2]
                    if f.endswith('.html'))
-    proc = subprocess.run([os.path.join(PUBLISH_BIN, 'python'), os.path.join(REPO, 'tests', 'lib',
-                                                                              'docsite_browser.py'), str(html)] + pages,
+    browser = os.path.join(REPO, 'tests', 'lib', 'docsite_browser.py')
+    proc = subprocess.run([os.path.join(PUBLISH_BIN, 'python'), browser, str(html)] + pages,
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-6000:]
     return html, json.loads(proc.stdout)
@@ -130,7 +130,7 @@ def _plain(text):
 
 
 def test_each_guide_shows_its_headings(site):
-    _, seen = site
+    seen = site[1]
     for guide in guides():
         facts = seen['pages']['collections/dataflux/func/docsite/%s.html' % guide]
         want = rst_headings(guide_rst(guide))
