@@ -6,7 +6,7 @@ DOCUMENTATION = r'''
 ---
 name: unknown_vars
 short_description: The func_* variables that no role or playbook of dataflux.func knows, with the closest known name
-version_added: 0.1.0
+version_added: 0.2.0
 author: dataflux.func contributors
 description:
   - Known names are the options of every role's C(meta/argument_specs.yml) and defaults, the playbook variables

@@ -7,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: func_backup
 short_description: Dump, restore, list and prune backups of the DataFlux Func database
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Dumps the DataFlux Func database with C(mysqldump) to a file on the managed host, for the built-in MySQL
     container (through the container, like the maintenance guide's C(docker exec ... mysqldump)) and for an

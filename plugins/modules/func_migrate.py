@@ -7,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: func_migrate
 short_description: Steps of moving DataFlux Func from its built-in MySQL and Redis to external servers
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - The individual steps the C(dataflux.func.migrate_db) role runs (maintenance guide section 10). Preflight is
     M(dataflux.func.func_migrate_check); dump and import are M(dataflux.func.func_backup); the configuration

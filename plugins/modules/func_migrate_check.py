@@ -7,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: func_migrate_check
 short_description: Preflight of an external MySQL and Redis before moving DataFlux Func onto them
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Checks, before anything changes, that an installation using the built-in MySQL and Redis services can be
     moved to the given external MySQL and Redis (maintenance guide section 10), and reports every problem at
