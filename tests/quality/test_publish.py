@@ -24,6 +24,7 @@ ALLOWED = [
     'meta/runtime.yml', 'meta/execution-environment.yml', 'meta/ee-requirements.txt', 'meta/ee-requirements.yml',
     'meta/ee-bindep.txt',
     'plugins/modules/*.py', 'plugins/module_utils/*.py', 'plugins/filter/*.py', 'plugins/doc_fragments/*.py',
+    'plugins/action/*.py',
     'roles/*/README.md', 'roles/*/defaults/main.yml', 'roles/*/handlers/main.yml', 'roles/*/meta/main.yml',
     'roles/*/meta/argument_specs.yml', 'roles/*/tasks/*.yml', 'roles/*/templates/*.j2', 'roles/*/vars/main.yml',
     'playbooks/*.yml', 'playbooks/vars/*.yml',
