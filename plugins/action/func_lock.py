@@ -13,7 +13,7 @@ from ansible.plugins.action import ActionBase
 def playbook_pid():
     """The ansible-playbook process of this run (the worker's parent chain ends there)."""
     pid = os.getppid()
-    for _ in range(5):
+    for _hop in range(5):
         try:
             with open('/proc/%d/cmdline' % pid, 'rb') as handle:
                 cmd = handle.read().split(b'\0')
@@ -45,7 +45,7 @@ class ActionModule(ActionBase):
         args.setdefault('owner', '%s:%d' % (host, playbook_pid()))
         out = self._execute_module(module_name='dataflux.func.func_lock', module_args=args, task_vars=task_vars)
         held_by = out.get('held_by') or ''
-        owner_host, _sep, owner_pid = held_by.partition(':')
+        owner_host, owner_pid = (held_by.split(':', 1) + [''])[:2]
         if out.get('failed') and owner_host == host and owner_pid.isdigit() and not alive(int(owner_pid)):
             args['take_over'] = held_by
             out = self._execute_module(module_name='dataflux.func.func_lock', module_args=args, task_vars=task_vars)

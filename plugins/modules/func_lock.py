@@ -14,7 +14,7 @@ description:
   - The lock records its owner, the controller host and the PID of its C(ansible-playbook) process. The action
     plugin of this module takes over a lock whose owner ran on this same controller and no longer exists (a run
     killed with SIGKILL) at once; any other lock counts as stale only after O(stale_seconds).
-  - Taking and releasing the lock is bookkeeping, not a change of the host (RV(changed) is always false).
+  - Taking and releasing the lock is bookkeeping, not a change of the host (the task never reports a change).
     Check mode takes no lock (nothing changes), but still fails when another run holds it.
 author:
   - dataflux.func contributors (@dataflux-func)
@@ -67,7 +67,7 @@ held:
   returned: always
   type: bool
 held_by:
-  description: The owner of a lock another run holds (with RV(failed)).
+  description: The owner of a lock another run holds (the task fails then).
   returned: when another run holds the lock
   type: str
 owner:

@@ -29,6 +29,8 @@ ANSIBLE_LABELS = {
                              'Return Values'),
     'ansible_configuration_settings': ('reference_appendices/config.html#ansible-configuration-settings',
                                        'Ansible Configuration Settings'),
+    # a module with an action plugin (func_lock) gets a note linking to the action plugin docs
+    'action_plugins': ('plugins/action.html#action-plugins', 'Action plugins'),
 }
 # antsibull-docs' error page ("The documentation for the module plugin, ... was malformed."), docutils' error box
 ERROR_TEXT = ('was malformed', 'System Message', 'Traceback')

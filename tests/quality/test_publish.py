@@ -27,7 +27,7 @@ ALLOWED = [
     'plugins/action/*.py',
     'roles/*/README.md', 'roles/*/defaults/main.yml', 'roles/*/handlers/main.yml', 'roles/*/meta/main.yml',
     'roles/*/meta/argument_specs.yml', 'roles/*/tasks/*.yml', 'roles/*/templates/*.j2', 'roles/*/vars/main.yml',
-    'playbooks/*.yml', 'playbooks/vars/*.yml',
+    'playbooks/*.yml', 'playbooks/vars/*.yml', 'playbooks/tasks/*.yml',
     'docs/docsite/extra-docs.yml', 'docs/docsite/links.yml', 'docs/docsite/rst/*.rst',
     'examples/**',
 ]
