@@ -26,12 +26,6 @@ options:
   version:
     description: Wait until image-info reports this VERSION as well.
     type: str
-  setup_page:
-    description:
-      - Wait for the first-time setup page instead (C(GET /) answers 200; a server in setup mode answers ping with a
-        redirect). O(version) is ignored then.
-    type: bool
-    default: false
 attributes:
   check_mode:
     support: full
@@ -76,7 +70,7 @@ waited:
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_http import (
-    server_argument_spec, server_url, wait_healthy, wait_http_200)
+    server_argument_spec, server_url, wait_healthy)
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
 
@@ -85,14 +79,6 @@ def run(ctx):
     base = server_url(ctx.installation, params)
     result = dict(changed=False, url=base, ping=False, version=None, waited=None)
     if ctx.check_mode:
-        return result
-    if params['setup_page']:
-        waited = wait_http_200(base + '/', max(params['timeout'], 0), max(params['delay'], 0.1))
-        if waited is None:
-            raise FuncError('The first-time setup page of DataFlux Func at %s/ did not answer 200 within %d s. '
-                            'docker service ps %s_server shows why.'
-                            % (base, params['timeout'], ctx.installation.stack_name), url=base)
-        result['waited'] = round(waited, 2)
         return result
     waited, last = wait_healthy(base, params['version'], max(params['timeout'], 0), max(params['delay'], 0.1))
     result.update(ping=last['ping'], version=last['version'])
@@ -111,7 +97,7 @@ def run(ctx):
 
 def main():
     spec = server_argument_spec()
-    spec.update(version=dict(type='str'), setup_page=dict(type='bool', default=False))
+    spec.update(version=dict(type='str'))
     FuncModule(spec).run(run)
 
 
