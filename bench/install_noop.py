@@ -1,6 +1,9 @@
-"""Benchmark: a no-op re-run of playbooks/install.yml on a converged host (wall time, task count, changed=0),
-against the floor Ansible itself imposes, measured in the same run: a playbook with the same number of trivial
-tasks (ansible.builtin.command: /bin/true) on the same host and interpreter.
+"""Benchmark: a no-op re-run of playbooks/install.yml on a converged host (wall time, task count, changed=0), and
+the same with --check, against two references measured in the same run:
+- the bound of issue 16: a play that runs only community.docker.docker_stack on the same stack file (a no-op
+  `docker stack deploy`; jsondiff, which that module needs, is pip-installed into a private directory);
+- the floor Ansible itself imposes: a playbook with the same number of trivial tasks (ansible.builtin.command:
+  /bin/true) on the same host and interpreter.
 
     . scripts/env.sh && python bench/install_noop.py [--reps 3] [--keep]
 
@@ -36,11 +39,16 @@ VARS = {
 BIN = os.path.dirname(sys.executable)
 
 
-def playbook(path, vars_file=None):
+def playbook(path, vars_file=None, check=False, pythonpath=None):
     argv = [os.path.join(BIN, 'ansible-playbook'), '-i', LOCAL_INVENTORY, path]
     if vars_file:
         argv += ['-e', '@' + vars_file]
-    env = ansible_env({'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json', 'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json'})
+    if check:
+        argv.append('--check')
+    extra = {'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json', 'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json'}
+    if pythonpath:
+        extra['PYTHONPATH'] = pythonpath
+    env = ansible_env(extra)
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - start
@@ -70,6 +78,23 @@ def main():
             if stats['changed'] != 0:
                 raise SystemExit('re-run reported changed=%d' % stats['changed'])
             noop.append((wall, stats))
+        checks = []
+        for _x in range(args.reps):
+            wall, stats = playbook(install, vars_file, check=True)
+            if stats['changed'] != 0:
+                raise SystemExit('--check of a no-op reported changed=%d' % stats['changed'])
+            checks.append(wall)
+        libs = os.path.join(work, 'pylib')
+        subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--target', libs, 'jsondiff'], check=True)
+        stack_pb = os.path.join(work, 'docker_stack.yml')
+        with open(stack_pb, 'w') as handle:
+            handle.write('- hosts: dataflux_func\n  gather_facts: false\n  tasks:\n'
+                         '    - community.docker.docker_stack: {name: %s, compose: [%s/docker-stack.yaml], '
+                         'state: present, resolve_image: never}\n' % (STACK, DIR))
+        stack_runs = []
+        for _x in range(args.reps):
+            wall, stats = playbook(stack_pb, pythonpath=libs)
+            stack_runs.append((wall, stats['changed']))
         executed = noop[0][1]['ok'] + noop[0][1]['changed']
         skipped = noop[0][1]['skipped']
         floor_pb = os.path.join(work, 'floor.yml')
@@ -84,6 +109,12 @@ def main():
         print('  tasks executed %d, skipped %d' % (executed, skipped))
         print('ansible floor (same host, %d trivial tasks + facts): median %.1f s' % (executed - 1, med_floor))
         print('ratio no-op install / floor: %.2fx' % (med_noop / med_floor))
+        med_check, med_stack = statistics.median(checks), statistics.median(w for w, _c in stack_runs)
+        print('--check of the no-op: median %.1f s, changed=0 every time' % med_check)
+        print('community.docker.docker_stack play on the same stack file: median %.1f s (changed %s)'
+              % (med_stack, [c for _w, c in stack_runs]))
+        print('ratio no-op install / docker_stack play: %.2fx, --check / docker_stack play: %.2fx (bound 1.5x)'
+              % (med_noop / med_stack, med_check / med_stack))
     finally:
         if not args.keep:
             subprocess.run(['docker', 'stack', 'rm', STACK], capture_output=True, check=False)

@@ -6,7 +6,7 @@ DOCUMENTATION = r'''
 ---
 name: host_plan
 short_description: Decide how to prepare a host for DataFlux Func (Docker source, PyYAML package, service manager)
-version_added: 0.1.0
+version_added: 0.2.0
 author: dataflux.func contributors
 description:
   - Takes the gathered facts of a managed host and returns where Docker Engine comes from and which package

@@ -6,7 +6,7 @@ DOCUMENTATION = r'''
 ---
 name: input_problems
 short_description: Check the role variables of dataflux.func that can lose data or land files in the wrong place
-version_added: 0.1.0
+version_added: 0.2.0
 author: dataflux.func contributors
 description:
   - Returns one readable message per problem (an empty list when all is well), naming the variable. The roles

@@ -6,11 +6,12 @@ DOCUMENTATION = r'''
 ---
 name: unknown_vars
 short_description: The func_* variables that no role or playbook of dataflux.func knows, with the closest known name
-version_added: 0.1.0
+version_added: 0.2.0
 author: dataflux.func contributors
 description:
   - Known names are the options of every role's C(meta/argument_specs.yml) and defaults, the playbook variables
-    listed in C(playbooks/vars/variables.yml), and the names the collection's own tasks register or set.
+    listed in C(playbooks/vars/argument_specs.yml) (the playbooks validate them there), and the names the
+    collection's own tasks register or set.
   - Emits one warning per unknown name (for example C(func_imgae_source), did you mean C(func_image_source)?) and
     returns them, so a misspelled variable is never silently ignored.
 options:
@@ -56,7 +57,8 @@ def known_names(root=ROOT):
     if _KNOWN and root == ROOT:
         return _KNOWN[0]
     names = set()
-    for path in glob.glob(os.path.join(root, 'roles', '*', 'meta', 'argument_specs.yml')):
+    for path in (glob.glob(os.path.join(root, 'roles', '*', 'meta', 'argument_specs.yml'))
+                 + glob.glob(os.path.join(root, 'playbooks', 'vars', 'argument_specs.yml'))):
         with open(path) as handle:
             specs = (yaml.safe_load(handle) or {}).get('argument_specs') or {}
         for entry in specs.values():
@@ -71,10 +73,6 @@ def known_names(root=ROOT):
                 text = handle.read()
             names.update(_DEFINED.findall(text))
             names.update(_REGISTERED.findall(text))
-    listing = os.path.join(root, 'playbooks', 'vars', 'variables.yml')
-    if os.path.exists(listing):
-        with open(listing) as handle:
-            names.update((yaml.safe_load(handle) or {}).keys())
     names = frozenset(n for n in names if str(n).startswith('func_'))
     if root == ROOT:
         _KNOWN.append(names)

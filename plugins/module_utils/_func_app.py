@@ -60,3 +60,61 @@ def session_key(app):
 def carried_keys(app, count=QUEUE_COUNT):
     """Every key a migration carries to the target Redis: the work and delayed queues and the sessions."""
     return queue_keys(app, count) + [session_key(app)]
+
+
+# --- wat_main_system_setting ---------------------------------------------------------------------------------
+SYSTEM_SETTING_TABLE = 'wat_main_system_setting'
+SEQ_KEY = 'UPGRADE_DB_SEQ'            # how far the product's own database upgrades have run (upgrade-info.yaml seq)
+FUNC_ID_KEY = 'DATAFLUX_FUNC_ID'      # the installation's identity, created at setup
+
+
+def setting_value(raw):
+    """A stored setting as text: the product stores JSON, so a string keeps its quotes ("29"); None when unset."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode('utf-8', 'replace')
+    return str(raw).strip().strip('"').strip() or None
+
+
+def parse_seq(raw):
+    """UPGRADE_DB_SEQ as an integer; None when unset or not a number."""
+    text = setting_value(raw)
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def system_settings_sql(database=None, keys=(SEQ_KEY, FUNC_ID_KEY)):
+    """SELECT id, value of the given settings (keys are the constants above: no user input)."""
+    table = '`%s`.%s' % (database.replace('`', '``'), SYSTEM_SETTING_TABLE) if database else SYSTEM_SETTING_TABLE
+    return 'SELECT id, value FROM %s WHERE id IN (%s)' % (table, ', '.join("'%s'" % k for k in keys))
+
+
+def read_system_settings(client, database=None):
+    """{'upgrade_seq': int or None, 'func_id': str or None, 'raw_seq': the stored text} through a MySQL client
+    (anything with query(sql, database=...) -> [{'id', 'value'}]). Errors of the client propagate."""
+    kwargs = {'database': ''} if database else {}
+    rows = client.query(system_settings_sql(database), **kwargs)
+    values = {row['id']: row.get('value') for row in rows}
+    return {'upgrade_seq': parse_seq(values.get(SEQ_KEY)), 'func_id': setting_value(values.get(FUNC_ID_KEY)),
+            'raw_seq': setting_value(values.get(SEQ_KEY))}
+
+
+# --- HTTP -----------------------------------------------------------------------------------------------------
+SERVER_PORT = 8088                    # the server's port inside its container (docker-stack.yaml target)
+PING_PATH = '/api/v1/do/ping'         # 200 {"data": "pong"} once the server serves
+IMAGE_INFO_PATH = '/api/v1/image-info'  # 200 {"data": {"VERSION": ...}}
+SETUP_PATH = '/setup'                 # POST the first-time setup (setup mode only)
+
+
+def published_port(stack):
+    """The host port the stack file publishes for the server's SERVER_PORT (long or short syntax), else None."""
+    server = ((stack or {}).get('services') or {}).get('server') or {}
+    for port in server.get('ports') or []:
+        if isinstance(port, dict):
+            if int(port.get('target', 0)) == SERVER_PORT and port.get('published'):
+                return int(port['published'])
+        else:
+            parts = str(port).split(':')
+            if len(parts) >= 2 and parts[-1].split('/')[0] == str(SERVER_PORT):
+                return int(parts[-2])
+    return None

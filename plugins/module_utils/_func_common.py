@@ -68,6 +68,15 @@ def redact_text(text, secrets):
     return text
 
 
+def read_file(path, binary=False):
+    """The content of a file (bytes with binary), None when it cannot be read."""
+    try:
+        with open(path, 'rb' if binary else 'r') as handle:
+            return handle.read()
+    except (OSError, IOError):
+        return None
+
+
 def sha256_file(path, bufsize=1024 * 1024):
     digest = hashlib.sha256()
     with open(path, 'rb') as handle:

@@ -344,6 +344,7 @@ class Installation(object):
                 old = handle.read()
         except (OSError, IOError):
             old = None
+        self.__dict__.pop('_effective', None)
         text = update_user_config_text(old, config) if old else None
         atomic_write(path, text if text is not None else dump_user_config(config), mode=0o600)
 
@@ -354,9 +355,14 @@ class Installation(object):
         return env_list_to_dict(svc.get('environment'))
 
     def effective_config(self, service='server', user_config=None):
-        if user_config is None:
-            user_config = self.load_user_config() or {}
-        return effective_config(user_config, self.service_env(service))
+        """user-config.yaml + the service's DFF_ environment + the image defaults; read from disk once per service
+        (a copy is returned; write_user_config forgets what was read)."""
+        if user_config is not None:
+            return effective_config(user_config, self.service_env(service))
+        cache = self.__dict__.setdefault('_effective', {})
+        if service not in cache:
+            cache[service] = effective_config(self.load_user_config() or {}, self.service_env(service))
+        return dict(cache[service])
 
 
 def load_yaml_file(path, required=False, what='YAML file'):

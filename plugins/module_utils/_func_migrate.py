@@ -14,9 +14,10 @@ import re
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import QUEUE_COUNT, carried_keys, session_key
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
-    CLIENT_NAMES, MySQLClient, NoClientError, client_image, find_binary, quote, quote_ident)
+    CLIENT_NAMES, MySQLClient, NoClientError, client_image, find_binary, quote)
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient, RedisReplyError
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import dump_yaml
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import read_system_settings
 
 try:
     import yaml
@@ -181,9 +182,7 @@ def check_mysql(params, problems, notes, source_func_id=None, in_use=False, dock
     func_id = None
     if 'wat_main_system_setting' in tables:
         try:
-            got = client.query("SELECT value FROM %s.wat_main_system_setting WHERE id = 'DATAFLUX_FUNC_ID'"
-                               % quote_ident(db), database='')
-            func_id = got[0]['value'] if got else None
+            func_id = read_system_settings(client, database=db)['func_id']
         except FuncError:
             func_id = None
     facts['func_id'] = func_id

@@ -22,6 +22,7 @@ import uuid
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import stack_service_transport
 
 TRANSPORTS = ('auto', 'container', 'direct')
 DEFAULT_DATABASE = 5
@@ -499,20 +500,8 @@ class RedisClient(object):
         service = params.get('redis_service') or 'redis'
         timeout = float(params.get('redis_timeout') or 30.0)
         if transport == 'auto':
-            transport = 'direct'
-            if settings['host'] == service and docker is not None:
-                try:
-                    services = docker.stack_services(installation.stack_name)
-                except FuncError:
-                    services = []
-                if '%s_%s' % (installation.stack_name, service) in services:
-                    transport = 'container'
-                else:
-                    raise FuncError(
-                        'REDIS_HOST is %r (the built-in Redis service), but stack %s has no service %s_%s. '
-                        'Deploy the stack, or set redis_transport=direct with redis_host/redis_port of a '
-                        'reachable Redis.' % (settings['host'], installation.stack_name, installation.stack_name,
-                                              service), stack=installation.stack_name)
+            transport = stack_service_transport(docker, installation.stack_name, settings['host'], service,
+                                                'Redis') or 'direct'
         if transport == 'container':
             if docker is None:
                 raise FuncError('redis_transport=container needs the docker CLI')

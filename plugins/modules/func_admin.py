@@ -168,16 +168,13 @@ commands:
 '''
 
 import hashlib
-import re
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import MASK, FuncError, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import CONFIG_DEFAULTS, Installation
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, mysql_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
-    RedisClient, RedisReplyError, redis_argument_spec)
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
+    SEQ_KEY, SYSTEM_SETTING_TABLE, read_system_settings)
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import MASK, FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import CONFIG_DEFAULTS
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
+from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisReplyError
 
 ADMIN_ID = 'u-admin'
 ADMIN_DISPLAY_NAME = u'\u7cfb\u7edf\u7ba1\u7406\u5458'   # what admin-tool.py writes ("system administrator")
@@ -191,9 +188,10 @@ def salted_password_hash(user_id, password, secret):
     return hashlib.sha512(text.encode('utf-8')).hexdigest()
 
 
-def resolve_secret(module, inst):
-    if module.params['secret']:
-        return module.params['secret']
+def resolve_secret(ctx):
+    inst = ctx.installation
+    if ctx.params['secret']:
+        return ctx.params['secret']
     user_config = inst.load_user_config()
     if user_config is None and not inst.service_env('server').get('DFF_SECRET'):
         raise FuncError('Cannot determine the SECRET of the installation: %s does not exist and the stack file has '
@@ -203,19 +201,12 @@ def resolve_secret(module, inst):
     if not secret:
         raise FuncError('The effective SECRET of the installation is empty; give secret explicitly.')
     if secret == CONFIG_DEFAULTS['SECRET']:
-        module.warn('The installation uses the image default SECRET; the password hash is computed with it.')
+        ctx.module.warn('The installation uses the image default SECRET; the password hash is computed with it.')
     return str(secret)
 
 
-def parse_seq(value):
-    if value is None:
-        return None
-    text = str(value).strip().strip('"').strip()
-    return int(text) if re.match(r'^\d+$', text) else value
-
-
-def reset_admin(module, inst, docker, secrets):
-    params = module.params
+def reset_admin(ctx):
+    params = ctx.params
     password = params['admin_password']
     if password is None or password == '':
         raise FuncError('admin_password must not be empty')
@@ -226,13 +217,12 @@ def reset_admin(module, inst, docker, secrets):
             raise FuncError('admin_username must be 1 to %d characters without control characters (DataFlux Func\'s '
                             'sign-in accepts at most %d, route.yaml), not %r'
                             % (MAX_USERNAME, MAX_USERNAME, params['admin_username']))
-    secret = resolve_secret(module, inst)
-    secrets.append(secret)
+    secret = resolve_secret(ctx)
+    ctx.add_secret(secret)
     pw_hash = salted_password_hash(ADMIN_ID, password, secret)
-    secrets.append(pw_hash)
+    ctx.add_secret(pw_hash)
 
-    db = MySQLClient.for_installation(module, inst, docker, params)
-    secrets.extend(db.secrets)
+    db = ctx.mysql()
     rows = db.query('SELECT `username`, `passwordHash`, `name`, `roles`, `customPrivileges`, `isDisabled` '
                     'FROM `wat_main_user` WHERE `id` = %s' % db.quote(ADMIN_ID))
     current = rows[0] if rows else None
@@ -249,7 +239,7 @@ def reset_admin(module, inst, docker, secrets):
     differs = [f for f in ACCESS_FIELDS if current is None or str(current.get(f)) != desired[f]]
     password_changed = current is None or current.get('passwordHash') != pw_hash
     changed = bool(differs)
-    if changed and not module.check_mode:
+    if changed and not ctx.check_mode:
         values = ', '.join(db.quote(v) for v in (ADMIN_ID, username, pw_hash, ADMIN_DISPLAY_NAME, 'sa', '*'))
         db.execute('INSERT INTO `wat_main_user` (`id`, `username`, `passwordHash`, `name`, `roles`, '
                    '`customPrivileges`, `isDisabled`) VALUES (%s, 0) ON DUPLICATE KEY UPDATE '
@@ -265,7 +255,7 @@ def reset_admin(module, inst, docker, secrets):
                   previous_admin_username=current['username'] if current else None,
                   password_changed=password_changed, changed_fields=differs, database=db.describe(),
                   commands=list(db.commands))
-    if module._diff:
+    if ctx.module._diff:
         result['diff'] = {
             'before': {'username': current['username'] if current else None, 'password': MASK},
             'after': {'username': username, 'password': 'changed' if password_changed else 'unchanged'},
@@ -273,22 +263,20 @@ def reset_admin(module, inst, docker, secrets):
     return result
 
 
-def reset_db_upgrade_seq(module, inst, docker, secrets):
-    seq = module.params['upgrade_db_seq']
+def reset_db_upgrade_seq(ctx):
+    seq = ctx.params['upgrade_db_seq']
     if seq is None or seq < 0:
         raise FuncError('upgrade_db_seq must be a non-negative integer, not %s' % seq)
-    db = MySQLClient.for_installation(module, inst, docker, module.params)
-    secrets.extend(db.secrets)
-    rows = db.query('SELECT `value` FROM `wat_main_system_setting` WHERE `id` = %s' % db.quote('UPGRADE_DB_SEQ'))
-    previous = parse_seq(rows[0]['value']) if rows else None
+    db = ctx.mysql()
+    found = read_system_settings(db)
+    previous = found['upgrade_seq'] if found['upgrade_seq'] is not None else found['raw_seq']
     changed = previous != seq
-    if changed and not module.check_mode:
-        db.execute('INSERT INTO `wat_main_system_setting` (`id`, `value`) VALUES (%s, %s) '
-                   'ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)'
-                   % (db.quote('UPGRADE_DB_SEQ'), db.quote(str(seq))))
+    if changed and not ctx.check_mode:
+        db.execute('INSERT INTO `%s` (`id`, `value`) VALUES (%s, %s) ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)'
+                   % (SYSTEM_SETTING_TABLE, db.quote(SEQ_KEY), db.quote(str(seq))))
     result = dict(changed=changed, upgrade_db_seq=seq, previous_upgrade_db_seq=previous,
                   database=db.describe(), commands=list(db.commands))
-    if module._diff:
+    if ctx.module._diff:
         result['diff'] = {'before': {'UPGRADE_DB_SEQ': previous}, 'after': {'UPGRADE_DB_SEQ': seq}}
     return result
 
@@ -309,15 +297,14 @@ def flush(client):
     raise FuncError('Redis refused FLUSHDB')   # pragma: no cover
 
 
-def clear_redis(module, inst, docker, secrets):
-    client = RedisClient.for_installation(module, inst, docker, module.params)
-    secrets.extend(client.secrets)
-    if not module.params['confirm']:
+def clear_redis(ctx):
+    client = ctx.redis()
+    if not ctx.params['confirm']:
         raise FuncError('action=clear_redis deletes every key of Redis database %s (queues, delayed tasks, '
                         'sessions, locks, caches). Set confirm=true to do it.' % client.database,
                         database=client.database)
     try:
-        if module.check_mode:
+        if ctx.check_mode:
             keys, method = int(client.call('DBSIZE')), None
         else:
             keys, method = flush(client)
@@ -328,8 +315,8 @@ def clear_redis(module, inst, docker, secrets):
     if method and keys:
         result['method'] = method
     if method == 'FLUSHDB':
-        module.warn('This Redis has no FLUSHDB ASYNC (older than 4.0); a synchronous FLUSHDB was used.')
-    if module._diff:
+        ctx.module.warn('This Redis has no FLUSHDB ASYNC (older than 4.0); a synchronous FLUSHDB was used.')
+    if ctx.module._diff:
         result['diff'] = {'before': {'keys': keys}, 'after': {'keys': 0}}
     return result
 
@@ -338,28 +325,17 @@ ACTIONS = {'reset_admin': reset_admin, 'reset_db_upgrade_seq': reset_db_upgrade_
 
 
 def main():
-    argument_spec = install_argument_spec()
-    argument_spec.update(dict(
+    FuncModule(dict(
         action=dict(type='str', required=True, choices=list(ACTIONS)),
         admin_username=dict(type='str'),
         admin_password=dict(type='str', no_log=True),
         upgrade_db_seq=dict(type='int'),
         confirm=dict(type='bool', default=False),
         secret=dict(type='str', no_log=True),
-    ))
-    argument_spec.update(mysql_argument_spec())
-    argument_spec.update(redis_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[('action', 'reset_admin', ['admin_password']),
-                                        ('action', 'reset_db_upgrade_seq', ['upgrade_db_seq'])])
-    params = module.params
-    secrets = [params.get(k) for k in ('admin_password', 'secret', 'mysql_password', 'redis_password')]
-    try:
-        inst = Installation(params['install_dir'], params['stack_name'])
-        docker = DockerCLI(module, params['docker_cli'], params['docker_host'])
-        module.exit_json(**ACTIONS[params['action']](module, inst, docker, secrets))
-    except FuncError as exc:
-        fail_from(module, exc, secrets)
+    ), mysql=True, redis=True,
+        required_if=[('action', 'reset_admin', ['admin_password']),
+                     ('action', 'reset_db_upgrade_seq', ['upgrade_db_seq'])],
+    ).run(lambda ctx: ACTIONS[ctx.params['action']](ctx))
 
 
 if __name__ == '__main__':

@@ -127,12 +127,13 @@ config:
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
-    FuncError, fail_from, file_mode, is_secret_key, mask_mapping)
+    FuncError, file_mode, is_secret_key, mask_mapping)
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
-    HAS_YAML, LOG_LEVELS, PRESERVED_KEYS, YAML_IMPORT_ERROR, Installation, config_diff,
+    HAS_YAML, LOG_LEVELS, YAML_IMPORT_ERROR, config_diff,
     merge_user_config, unknown_config_keys)
 
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
@@ -213,47 +214,38 @@ def mem_total_mb():
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            install_dir=dict(type='path'),
-            settings=dict(type='dict', default={}),
-            remove=dict(type='list', elements='str', default=[]),
-            create=dict(type='bool', default=False),
-            allow_identity_change=dict(type='bool', default=False),
-            allow_unknown_keys=dict(type='bool', default=False),
-            memory_per_worker_process_mb=dict(type='int', default=200),
-        ),
-        supports_check_mode=True,
-    )
+    ctx = FuncModule(dict(
+        install_dir=dict(type='path'),
+        settings=dict(type='dict', default={}),
+        remove=dict(type='list', elements='str', default=[]),
+        create=dict(type='bool', default=False),
+        allow_identity_change=dict(type='bool', default=False),
+        allow_unknown_keys=dict(type='bool', default=False),
+        memory_per_worker_process_mb=dict(type='int', default=200),
+    ), install=False)
     if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    settings = module.params['settings'] or {}
-    secrets = [v for k, v in settings.items() if k in PRESERVED_KEYS and v]
+        ctx.module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
     # settings is not no_log as a whole (that would mask every "INFO" or "5" in the output); the values of secret
     # keys (passwords, SECRET) are masked wherever they appear, the returned invocation included
-    for key, value in settings.items():
-        if is_secret_key(key) and isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
-            module.no_log_values.add(str(value))
-            secrets.append(str(value))
-    try:
-        result = run(module)
-    except FuncError as exc:
-        fail_from(module, exc, secrets)
-    module.exit_json(**result)
+    for key, value in (ctx.params['settings'] or {}).items():
+        if is_secret_key(key) and isinstance(value, (str, int)) and not isinstance(value, bool):
+            ctx.add_secret(value)
+    ctx.run(run)
 
 
-def run(module):
-    params = module.params
-    inst = Installation(params['install_dir'])
+def run(ctx):
+    params = ctx.params
+    inst = ctx.installation
     path = inst.path('config_file')
     current = inst.load_user_config()
     if current is None:
         if not params['create']:
             raise FuncError('%s does not exist. Is DataFlux Func installed in %s? (set create=true to write a new '
                             'configuration)' % (path, inst.install_dir))
-        if not os.path.isdir(os.path.dirname(path)):
+        if not os.path.isdir(os.path.dirname(path)) and not ctx.check_mode:
+            # in check mode the directory may be one an earlier step of the same run would create
             raise FuncError('Directory %s does not exist' % os.path.dirname(path))
-    settings = validate_settings(params['settings'] or {}, module.warn, mem_total_mb(),
+    settings = validate_settings(params['settings'] or {}, ctx.module.warn, mem_total_mb(),
                                  params['memory_per_worker_process_mb'])
     # _WORKER_PREFETCH_MULTIPLIER: the guide's Celery-era key, written with a warning (validate_settings)
     unknown = unknown_config_keys(list(settings), known_also=list(current or {}) + ['_WORKER_PREFETCH_MULTIPLIER'])
@@ -281,9 +273,9 @@ def run(module):
     result = dict(changed=changed, config_file=path, changed_keys=changed_keys,
                   restart_services=restart_services_for(changed_keys, inst.load_stack() or {}) if current else [],
                   config=mask_mapping(after))
-    if module._diff and (changed_keys or current is None):
+    if ctx.module._diff and (changed_keys or current is None):
         result['diff'] = config_diff(None if current is None else before, after, path)
-    if changed and not module.check_mode:
+    if changed and not ctx.check_mode:
         if changed_keys or current is None:
             inst.write_user_config(after)
         else:

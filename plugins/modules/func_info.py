@@ -100,7 +100,12 @@ queues:
   returned: when V(queues) is gathered
   type: dict
 backups:
-  description: The newest backups in the sqldump directory, newest first, with C(path), C(size), C(mtime), C(kind).
+  description:
+    - The newest backups in the sqldump directory, newest first, found by the same scan as
+      M(dataflux.func.func_backup) with O(dataflux.func.func_backup#module:state=inventory), without reading the
+      files. Each has C(name), C(path), C(size), C(time) (from the name, in the installation's C(TIMEZONE)),
+      C(epoch), C(kind) (V(dump), V(inapp) for the product's own C(.zip) backups, V(stray) for a C(.sql) without
+      checksum) and C(checksum_file).
   returned: when V(backups) is gathered
   type: list
   elements: dict
@@ -111,21 +116,14 @@ log_tail:
   elements: str
 '''
 
-import json
 import os
-import time
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
-    DELAY, WORK, app_name, queue_count, queue_key)
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
-    FuncError, fail_from, mask_mapping)
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, mysql_argument_spec
-
-BACKUP_SUFFIXES = ('.sql', '.sql.gz', '.sql.zst', '.zip')
+    DELAY, WORK, app_name, published_port, queue_count, queue_key, read_system_settings)
+from ansible_collections.dataflux.func.plugins.module_utils._func_backup import backup_zone, scan_dir
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, mask_mapping
+from ansible_collections.dataflux.func.plugins.module_utils._func_http import base_url, probe
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
 
 def tail_lines(path, count, chunk=65536):
@@ -145,72 +143,26 @@ def tail_lines(path, count, chunk=65536):
     return lines[-count:]
 
 
-def list_backups(directory, limit):
+def list_backups(ctx, limit):
+    """The newest backups (func_backup's own scan: names, kinds and times as the product writes them)."""
     try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    rows = []
-    for name in names:
-        if not name.endswith(BACKUP_SUFFIXES) or not name.startswith(('dataflux-func-sqldump-', 'dataflux-sqldump-')):
-            continue
-        path = os.path.join(directory, name)
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        kind = 'in-app' if name.endswith('.zip') else 'dump'
-        rows.append({'path': path, 'size': st.st_size, 'mtime': int(st.st_mtime),
-                     'time': time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(st.st_mtime)), 'kind': kind,
-                     'checksum_file': os.path.exists(path + '.sha256')})
-    rows.sort(key=lambda r: (r['mtime'], r['path']), reverse=True)
-    return rows[:limit]
+        tz = backup_zone(ctx.config())
+    except FuncError:
+        tz = backup_zone({})
+    entries, _temps = scan_dir(ctx.installation.path('sqldump_dir'), tz)
+    return [{'name': e['name'], 'path': e['path'], 'size': e['size'], 'time': e['time'], 'epoch': int(e['epoch']),
+             'kind': e['kind'], 'checksum_file': os.path.exists(e['path'] + '.sha256')} for e in entries[:limit]]
 
 
-def published_port(stack):
-    server = ((stack or {}).get('services') or {}).get('server') or {}
-    for port in server.get('ports') or []:
-        if isinstance(port, dict):
-            if int(port.get('target', 0)) == 8088 and port.get('published'):
-                return int(port['published'])
-        else:
-            parts = str(port).split(':')
-            if len(parts) >= 2 and parts[-1].split('/')[0] == '8088':
-                return int(parts[-2])
-    return None
+def http_version(port):
+    """VERSION the server on this host reports, None when it does not answer."""
+    return probe(base_url('127.0.0.1', port), timeout=3)['version']
 
 
-def http_version(port, timeout=3):
+def gather_queues(ctx):
     try:
-        resp = open_url('http://127.0.0.1:%d/api/v1/image-info' % port, timeout=timeout, follow_redirects='none')
-        body = json.loads(resp.read().decode('utf-8'))
-        return (body.get('data') or {}).get('VERSION')
-    except Exception:  # pylint: disable=broad-except  # any failure means "not answering"
-        return None
-
-
-def gather_services(docker, stack_name):
-    rows = docker.json_lines('service', 'ls', '--filter', 'label=com.docker.stack.namespace=%s' % stack_name,
-                             '--format', '{{json .}}')
-    out = []
-    for row in rows:
-        running, _sep, desired = str(row.get('Replicas', '')).partition('/')
-        desired = desired.split(' ')[0]
-        out.append({'name': row['Name'], 'short_name': row['Name'][len(stack_name) + 1:],
-                    'image': row.get('Image'), 'mode': row.get('Mode'),
-                    'running': int(running) if running.isdigit() else None,
-                    'desired': int(desired) if desired.isdigit() else None})
-    return sorted(out, key=lambda r: r['name'])
-
-
-def gather_queues(module, inst, docker):
-    try:
-        from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient
-    except ImportError:
-        return {'error': 'Redis support is not available in this collection build'}
-    try:
-        client = RedisClient.for_installation(module, inst, docker, {})
-        config = inst.effective_config('server')
+        client = ctx.redis({})
+        config = ctx.config()
         app, count = app_name(config), queue_count(config)
         cmds = [['LLEN', queue_key(app, WORK, i)] for i in range(count)]
         cmds += [['ZCARD', queue_key(app, DELAY, i)] for i in range(count)]
@@ -221,17 +173,13 @@ def gather_queues(module, inst, docker):
         return {'error': exc.msg}
 
 
-def gather_database(module, inst, docker):
+def gather_database(ctx):
     try:
-        client = MySQLClient.for_installation(module, inst, docker, module.params)
-        rows = client.query("SELECT id, value FROM wat_main_system_setting "
-                            "WHERE id IN ('UPGRADE_DB_SEQ', 'DATAFLUX_FUNC_ID')")
+        client = ctx.mysql()
+        settings = read_system_settings(client)
     except FuncError as exc:
         return {'error': exc.msg}
-    values = {row['id']: row['value'] for row in rows}
-    seq = str(values.get('UPGRADE_DB_SEQ') or '').strip().strip('"')
-    return {'upgrade_db_seq': int(seq) if seq.isdigit() else None,
-            'dataflux_func_id': str(values.get('DATAFLUX_FUNC_ID') or '').strip('"') or None,
+    return {'upgrade_db_seq': settings['upgrade_seq'], 'dataflux_func_id': settings['func_id'],
             'transport': client.transport}
 
 
@@ -239,44 +187,36 @@ SECTIONS = ['paths', 'services', 'version', 'config', 'database', 'queues', 'bac
 
 
 def main():
-    argument_spec = install_argument_spec()
-    argument_spec.update(dict(
+    FuncModule(dict(
         gather=dict(type='list', elements='str', choices=SECTIONS, default=SECTIONS),
         log_lines=dict(type='int', default=20),
         backups_limit=dict(type='int', default=5),
-    ))
-    argument_spec.update(mysql_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        module.exit_json(changed=False, **gather(module))
-    except FuncError as exc:
-        fail_from(module, exc, [module.params.get('mysql_password')])
+    ), mysql=True).run(gather)
 
 
-def gather(module):
-    params = module.params
+def gather(ctx):
+    params = ctx.params
     want = set(params['gather'])
-    inst = Installation(params['install_dir'], params['stack_name'])
-    docker = DockerCLI(module, params['docker_cli'], params['docker_host'])
+    inst = ctx.installation
     paths = {name: {'path': path, 'exists': os.path.exists(path)} for name, path in inst.paths.items()}
-    result = {'installed': inst.exists(), 'paths': paths, 'install_dir': inst.install_dir,
+    result = {'changed': False, 'installed': inst.exists(), 'paths': paths, 'install_dir': inst.install_dir,
               'recorded_install_dir': inst.recorded_install_dir, 'stack_name': inst.stack_name}
     stack = inst.load_stack() or {}
     if 'services' in want:
-        result['services'] = gather_services(docker, inst.stack_name)
+        result['services'] = ctx.docker.stack_status(inst.stack_name)
     if 'version' in want:
         server = (stack.get('services') or {}).get('server') or {}
         port = published_port(stack)
         result['version'] = {'image': server.get('image'), 'port': port,
                              'running': http_version(port) if port else None}
     if 'config' in want and os.path.exists(inst.path('config_file')):
-        result['config'] = mask_mapping(inst.effective_config('server'))
+        result['config'] = mask_mapping(ctx.config())
     if 'database' in want and result['installed']:
-        result['database'] = gather_database(module, inst, docker)
+        result['database'] = gather_database(ctx)
     if 'queues' in want and result['installed']:
-        result['queues'] = gather_queues(module, inst, docker)
+        result['queues'] = gather_queues(ctx)
     if 'backups' in want:
-        result['backups'] = list_backups(inst.path('sqldump_dir'), params['backups_limit'])
+        result['backups'] = list_backups(ctx, params['backups_limit'])
     if 'log' in want and os.path.exists(inst.path('log_file')):
         result['log_tail'] = tail_lines(inst.path('log_file'), params['log_lines'])
     return result

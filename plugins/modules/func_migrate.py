@@ -7,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: func_migrate
 short_description: Steps of moving DataFlux Func from its built-in MySQL and Redis to external servers
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - The individual steps the C(dataflux.func.migrate_db) role runs (maintenance guide section 10). Preflight is
     M(dataflux.func.func_migrate_check); dump and import are M(dataflux.func.func_backup); the configuration
@@ -106,48 +106,40 @@ upgrade_seq:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
-    app_name as product_app_name, carried_keys, queue_count)
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
+    app_name as product_app_name, carried_keys, queue_count, read_system_settings)
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
     read_queues, stack_without_builtin, target_argument_spec, target_mysql, target_redis,
     write_queues)
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
-from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient
 
 
 def settings(client):
-    rows = client.query("SELECT id, value FROM wat_main_system_setting WHERE id IN "
-                        "('UPGRADE_DB_SEQ', 'DATAFLUX_FUNC_ID')")
-    values = {r['id']: str(r.get('value') or '').strip().strip('"') for r in rows}
-    seq = values.get('UPGRADE_DB_SEQ')
-    return {'upgrade_seq': int(seq) if seq and seq.isdigit() else None, 'func_id': values.get('DATAFLUX_FUNC_ID')}
+    found = read_system_settings(client)
+    return {'upgrade_seq': found['upgrade_seq'], 'func_id': found['func_id']}
 
 
-def stop_services(module, inst, docker):
-    builtin = module.params['builtin_services']
-    rows = docker.stack_status(inst.stack_name)
+def stop_services(ctx):
+    builtin = ctx.params['builtin_services']
+    rows = ctx.docker.stack_status(ctx.installation.stack_name)
     if not rows:
-        raise FuncError('Stack %s is not running; nothing to stop.' % inst.stack_name)
+        raise FuncError('Stack %s is not running; nothing to stop.' % ctx.installation.stack_name)
     func = [r for r in rows if r['short_name'] not in builtin and r['mode'] != 'global']
     running = {r['name']: r['desired'] for r in func if r['desired']}
     result = {'stopped': running, 'changed': bool(running)}
-    if module.check_mode:
+    if ctx.check_mode:
         return result
     if running:
-        docker.run('service', 'scale', '--detach', *['%s=0' % name for name in sorted(running)])
-    result['waited'] = round(docker.wait_services_gone([r['name'] for r in func], module.params['timeout'],
-                                                       running_only=True), 1)
+        ctx.docker.run('service', 'scale', '--detach', *['%s=0' % name for name in sorted(running)])
+    names = [r['name'] for r in func]
+    result['waited'] = round(ctx.docker.wait_services_gone(names, ctx.params['timeout'], running_only=True), 1)
     return result
 
 
-def verify_data(module, inst, docker):
-    source = MySQLClient.for_installation(module, inst, docker, {'mysql_transport': 'auto'})
-    target = target_mysql(module.params, docker=docker)
+def verify_data(ctx):
+    source = ctx.mysql({'mysql_transport': 'auto'})
+    target = target_mysql(ctx.params, docker=ctx.docker)
     src_tables = {n for n, t in source.tables().items() if t != 'VIEW'}
     dst_tables = {n for n, t in target.tables().items() if t != 'VIEW'}
     problems = []
@@ -171,11 +163,11 @@ def verify_data(module, inst, docker):
             'upgrade_seq': dst_set['upgrade_seq'], 'func_id': dst_set['func_id']}
 
 
-def transfer_queues(module, inst, docker):
-    config = inst.effective_config('server')
+def transfer_queues(ctx):
+    config = ctx.installation.effective_config('server')
     app_name, count = product_app_name(config), queue_count(config)
-    source = RedisClient.for_installation(module, inst, docker, {'redis_transport': 'auto'})
-    target = target_redis(module.params)
+    source = ctx.redis({'redis_transport': 'auto'})
+    target = target_redis(ctx.params)
     try:
         queues = read_queues(source, app_name, count)
         keys = carried_keys(app_name, count)
@@ -184,7 +176,7 @@ def transfer_queues(module, inst, docker):
             raise FuncError('The target Redis database already holds %s; refusing to mix them with the '
                             'carried-over items. Nothing was written.' % ', '.join(busy), keys=busy)
         moved = {k: len(items) for k, (_kind, items) in queues.items()}
-        if not module.check_mode:
+        if not ctx.check_mode:
             moved = write_queues(target, queues)
     finally:
         source.close()
@@ -193,39 +185,39 @@ def transfer_queues(module, inst, docker):
             'app_name': app_name}
 
 
-def untransfer_queues(module):
-    keys = list(module.params['keys'] or [])
+def untransfer_queues(ctx):
+    keys = list(ctx.params['keys'] or [])
     if not keys:
         return {'changed': False, 'deleted': 0}
-    target = target_redis(module.params)
+    target = target_redis(ctx.params)
     try:
         exists = target.pipeline([['EXISTS', k] for k in keys])
         present = [k for k, n in zip(keys, exists) if int(n or 0)]
-        if present and not module.check_mode:
+        if present and not ctx.check_mode:
             target.call('DEL', *present)
     finally:
         target.close()
     return {'changed': bool(present), 'deleted': len(present), 'keys': present}
 
 
-def remove_builtin(module, inst):
-    path = inst.path('stack_file')
+def remove_builtin(ctx):
+    path = ctx.installation.path('stack_file')
     with open(path, 'r') as handle:
         text = handle.read()
-    new_text, removed = stack_without_builtin(text, module.params['builtin_services'])
+    new_text, removed = stack_without_builtin(text, ctx.params['builtin_services'])
     result = {'changed': bool(removed), 'removed': removed, 'stack_file': path}
-    if module._diff and removed:
+    if ctx.module._diff and removed:
         result['diff'] = {'before': text, 'after': new_text, 'before_header': path, 'after_header': path}
-    if removed and not module.check_mode:
+    if removed and not ctx.check_mode:
         mode = os.stat(path).st_mode & 0o7777
         atomic_write(path, new_text, mode=mode)
     return result
 
 
-def verify_target(module, docker):
-    target = target_mysql(module.params, docker=docker)
+def verify_target(ctx):
+    target = target_mysql(ctx.params, docker=ctx.docker)
     got = settings(target)
-    expect = module.params['expect'] or {}
+    expect = ctx.params['expect'] or {}
     wrong = {k: {'expected': v, 'found': got.get(k)} for k, v in expect.items()
              if v is not None and str(got.get(k)) != str(v)}
     if wrong:
@@ -236,39 +228,24 @@ def verify_target(module, docker):
 
 
 def main():
-    spec = install_argument_spec()
-    spec.update(target_argument_spec())
+    spec = target_argument_spec()
     spec.update(
-        action=dict(type='str', required=True, choices=['stop_services', 'verify_data', 'transfer_queues',
-                                                        'untransfer_queues', 'remove_builtin', 'verify_target']),
+        action=dict(type='str', required=True, choices=list(ACTIONS)),
         keys=dict(type='list', elements='str', default=[], no_log=False),
         expect=dict(type='dict', default={}),
         timeout=dict(type='int', default=120),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    secrets = [module.params.get('mysql_password'), module.params.get('redis_password')]
-    p = module.params
-    inst = Installation(p['install_dir'], p['stack_name'])
-    docker = DockerCLI(module, p['docker_cli'], p['docker_host'])
-    action = p['action']
-    try:
-        if action == 'stop_services':
-            result = stop_services(module, inst, docker)
-        elif action == 'verify_data':
-            result = verify_data(module, inst, docker)
-        elif action == 'transfer_queues':
-            result = transfer_queues(module, inst, docker)
-        elif action == 'untransfer_queues':
-            result = untransfer_queues(module)
-        elif action == 'remove_builtin':
-            result = remove_builtin(module, inst)
-        else:
-            result = verify_target(module, docker)
-    except FuncError as exc:
-        exc.details.setdefault('commands', list(docker.commands))
-        fail_from(module, exc, secrets)
-    result['commands'] = list(docker.commands)
-    module.exit_json(**result)
+    FuncModule(spec).run(run)
+
+
+ACTIONS = {'stop_services': stop_services, 'verify_data': verify_data, 'transfer_queues': transfer_queues,
+           'untransfer_queues': untransfer_queues, 'remove_builtin': remove_builtin, 'verify_target': verify_target}
+
+
+def run(ctx):
+    result = ACTIONS[ctx.params['action']](ctx)
+    result['commands'] = list(ctx.docker.commands)
+    return result
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ DOCUMENTATION = r'''
 ---
 module: func_migrate_check
 short_description: Preflight of an external MySQL and Redis before moving DataFlux Func onto them
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Checks, before anything changes, that an installation using the built-in MySQL and Redis services can be
     moved to the given external MySQL and Redis (maintenance guide section 10), and reports every problem at
@@ -111,40 +111,32 @@ database_created:
   type: bool
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import read_system_settings, to_boolean
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
     check_mysql, check_redis, config_points_at_target, func_env_overrides, target_argument_spec, target_mysql)
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, quote_ident
+from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import quote_ident
 
 
-def source_facts(module, inst, docker, problems):
+def source_facts(ctx, problems):
     facts = {}
     try:
-        client = MySQLClient.for_installation(module, inst, docker, {'mysql_transport': 'auto'})
-        rows = client.query("SELECT id, value FROM wat_main_system_setting WHERE id IN "
-                            "('UPGRADE_DB_SEQ', 'DATAFLUX_FUNC_ID')")
+        client = ctx.mysql({'mysql_transport': 'auto'})
+        found = read_system_settings(client)
     except FuncError as exc:
         problems.append('Cannot read the current database through the built-in MySQL service: %s. The stack must '
                         'be running to migrate.' % exc.msg)
         return facts
-    values = {r['id']: str(r.get('value') or '').strip().strip('"') for r in rows}
-    facts['func_id'] = values.get('DATAFLUX_FUNC_ID')
-    try:
-        facts['upgrade_seq'] = int(values.get('UPGRADE_DB_SEQ'))
-    except (TypeError, ValueError):
-        facts['upgrade_seq'] = None
+    facts['func_id'] = found['func_id']
+    facts['upgrade_seq'] = found['upgrade_seq']
     return facts
 
 
-def run(module):
-    p = module.params
-    inst = Installation(p['install_dir'], p['stack_name'])
-    docker = DockerCLI(module, p['docker_cli'], p['docker_host'])
+def run(ctx):
+    p = ctx.params
+    inst = ctx.installation
+    docker = ctx.docker
     builtin = list(p['builtin_services'])
     problems, notes, warnings = [], [], []
     user_config = inst.load_user_config(required=True)
@@ -181,14 +173,14 @@ def run(module):
             problems.append('func_migrate_mysql_database is %s but the installation uses database %s; the dump names '
                             'its database, so the target database must have the same name. Use %s.'
                             % (p['mysql_database'], config.get('MYSQL_DATABASE'), config.get('MYSQL_DATABASE')))
-        source.update(source_facts(module, inst, docker, problems))
+        source.update(source_facts(ctx, problems))
     result['source'] = source
     app_name = str(config.get('APP_NAME') or 'DataFluxFunc')
     result['mysql'] = check_mysql(p, problems, notes, source.get('func_id'), in_use=switched, docker=docker)
     result['redis'] = check_redis(p, problems, notes, warnings, p['redis_min_maxmemory'], app_name,
                                   migrated=switched)
     for warning in warnings:
-        module.warn(warning)
+        ctx.module.warn(warning)
     if problems:
         result['problems'] = problems
         result['msg'] = ('Preflight of the migration failed (%d problem(s)); nothing was changed:\n- %s'
@@ -196,7 +188,7 @@ def run(module):
         result['failed'] = True
         return result
     if result['mysql'].get('database_state') == 'missing' and p['create_database']:
-        if not module.check_mode:
+        if not ctx.check_mode:
             client = target_mysql(p, database='', docker=docker)
             client.execute('CREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
                            % quote_ident(p['mysql_database']))
@@ -206,19 +198,10 @@ def run(module):
 
 
 def main():
-    spec = install_argument_spec()
-    spec.update(target_argument_spec())
+    spec = target_argument_spec()
     spec.update(create_database=dict(type='bool', default=False),
                 redis_min_maxmemory=dict(type='int', default=1024 ** 3))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    secrets = [module.params.get('mysql_password'), module.params.get('redis_password')]
-    try:
-        result = run(module)
-    except FuncError as exc:
-        fail_from(module, exc, secrets)
-    if result.pop('failed', False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    FuncModule(spec).run(run)
 
 
 if __name__ == '__main__':

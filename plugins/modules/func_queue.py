@@ -174,15 +174,12 @@ commands:
 
 import re
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
     DELAY, QUEUE_COUNT, WORK, app_name as product_app_name, queue_count, queue_key)
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI, install_argument_spec
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import Installation
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import (
-    RedisClient, RedisReplyError, redis_argument_spec)
+    RedisReplyError)
 
 LENGTH_COMMAND = {'list': 'LLEN', 'zset': 'ZCARD'}
 
@@ -301,11 +298,9 @@ def clear(client, app_name, plan):
     raise FuncError('Redis refused both UNLINK and DEL')   # pragma: no cover
 
 
-def run(module, secrets):
-    params = module.params
-    inst = Installation(params['install_dir'], params['stack_name'])
-    docker = DockerCLI(module, params['docker_cli'], params['docker_host'])
-    config = inst.effective_config('server')
+def run(ctx):
+    params = ctx.params
+    config = ctx.config()
     app_name = params['app_name'] or product_app_name(config)
     count = queue_count(config)
     state = params['state']
@@ -316,8 +311,7 @@ def run(module, secrets):
         raise FuncError('max_length must be 0 or more, not %d' % params['max_length'])
     # Validate every queue name before touching Redis.
     selected = select_queues(app_name, params['queues'] or ['all'], params['include_delayed'], count)
-    client = RedisClient.for_installation(module, inst, docker, params)
-    secrets.extend(client.secrets)
+    client = ctx.redis()
     result = dict(changed=False, app_name=app_name)
     try:
         if state == 'reported':
@@ -333,7 +327,7 @@ def run(module, secrets):
             plan = plan_lengths(client, app_name, selected)
             before = {queue_key(app_name, k, i): n for (k, i), (_t, n) in plan.items()}
             result['lengths'] = before
-            if module.check_mode:
+            if ctx.check_mode:
                 cleared = {key: n for key, n in before.items() if n}
                 method = 'UNLINK'
             else:
@@ -341,7 +335,7 @@ def run(module, secrets):
                 cleared = {key: n for key, n in cleared.items() if n}
             result.update(cleared=cleared, dropped=sum(cleared.values()), method=method,
                           changed=bool(cleared))
-            if module._diff:
+            if ctx.module._diff:
                 result['diff'] = {'before': before, 'after': {key: 0 for key in before}}
     finally:
         client.close()
@@ -351,27 +345,18 @@ def run(module, secrets):
         worst = max(result['over_limit'], key=lambda r: r['length'])
         result['msg'] = ('%d queue(s) longer than max_length %d; the longest is %s with %d items'
                          % (len(result['over_limit']), params['max_length'], worst['key'], worst['length']))
-        module.fail_json(**result)
+        result['failed'] = True
     return result
 
 
 def main():
-    argument_spec = install_argument_spec()
-    argument_spec.update(dict(
+    FuncModule(dict(
         state=dict(type='str', default='reported', choices=['reported', 'cleared']),
         queues=dict(type='list', elements='str'),
         include_delayed=dict(type='bool', default=False),
         max_length=dict(type='int'),
         app_name=dict(type='str'),
-    ))
-    argument_spec.update(redis_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[('state', 'cleared', ['queues'])])
-    secrets = [module.params.get('redis_password')]
-    try:
-        module.exit_json(**run(module, secrets))
-    except FuncError as exc:
-        fail_from(module, exc, secrets)
+    ), redis=True, required_if=[('state', 'cleared', ['queues'])]).run(run)
 
 
 if __name__ == '__main__':

@@ -241,29 +241,14 @@ import os
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, fail_from
-from ansible_collections.dataflux.func.plugins.module_utils._func_docker import (
-    DockerCLI, host_mode_ports, install_argument_spec, masked_service, normalize_compose_stack, plan_changes,
-    stack_diff, stack_plan, unsupported_keys)
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_http import wait_http_200
+from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
+from ansible_collections.dataflux.func.plugins.module_utils._func_stack import (
+    host_mode_ports, masked_service, normalize_compose_stack, plan_changes, stack_diff, stack_plan, unsupported_keys)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
-    Installation, dump_yaml, load_yaml_file)
-
-
-def wait_http_200(url, timeout):
-    """Seconds until GET url answers 200 (redirects not followed), or None when timeout runs out."""
-    start = time.time()
-    while True:
-        try:
-            if open_url(url, timeout=5, follow_redirects='none').getcode() == 200:
-                return time.time() - start
-        except Exception:  # pylint: disable=broad-except  # not answering yet (refused, 302 while booting, 5xx)
-            pass
-        if time.time() - start >= timeout:
-            return None
-        time.sleep(1)
+    dump_yaml, load_yaml_file)
 
 
 MUTATING = ('stack deploy', 'stack rm', 'service update', 'service rm')
@@ -271,14 +256,14 @@ STATEFUL_HINTS = ('mysql', 'mariadb', 'redis')
 
 
 class StackRunner(object):
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.check = module.check_mode
-        self.inst = Installation(self.params['install_dir'], self.params['stack_name'])
+    def __init__(self, ctx):
+        self.module = ctx.module
+        self.params = ctx.params
+        self.check = ctx.check_mode
+        self.inst = ctx.installation
         self.stack = self.params['stack_name']
         self.stack_file = os.path.abspath(self.params['stack_file'] or self.inst.path('stack_file'))
-        self.docker = DockerCLI(module, self.params['docker_cli'], self.params['docker_host'])
+        self.docker = ctx.docker
         self.deadline = time.time() + self.params['timeout']
         self.actions = []
         self.result = {'changed': False, 'plan': [], 'stack_file': self.stack_file}
@@ -534,8 +519,7 @@ class StackRunner(object):
 
 
 def main():
-    argument_spec = install_argument_spec()
-    argument_spec.update(
+    FuncModule(dict(
         stack_file=dict(type='path'),
         state=dict(type='str', default='present', choices=['present', 'absent', 'restarted']),
         restart_mode=dict(type='str', default='full', choices=['full', 'rolling']),
@@ -546,22 +530,19 @@ def main():
         server_ready_url=dict(type='str'),
         wait=dict(type='bool', default=True),
         timeout=dict(type='int', default=300),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    runner = None
+    )).run(run)
+
+
+def run(ctx):
+    runner = StackRunner(ctx)
     try:
-        runner = StackRunner(module)
-        result = runner.run()
+        return runner.run()
     except FuncError as exc:
-        if runner is not None:
-            exc.details.setdefault('actions', runner.actions)
-            exc.details.setdefault('commands', [c for c in runner.docker.commands
-                                                if any((' %s ' % m) in (' %s ' % c) for m in MUTATING)])
-        exc.msg = 'Stack %s: %s' % (module.params['stack_name'], exc.msg)
-        fail_from(module, exc)
-    except Exception as exc:  # pragma: no cover - unexpected
-        fail_from(module, exc)
-    module.exit_json(**result)
+        exc.details.setdefault('actions', runner.actions)
+        exc.details.setdefault('commands', [c for c in runner.docker.commands
+                                            if any((' %s ' % m) in (' %s ' % c) for m in MUTATING)])
+        exc.msg = 'Stack %s: %s' % (ctx.params['stack_name'], exc.msg)
+        raise
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ import zipfile
 import pytest
 import yaml
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import DumpSummary
+from ansible_collections.dataflux.func.plugins.module_utils._func_sqldump import DumpSummary
 from tests.lib.funcenv import FuncEnv, docker, wait_for
 from tests.lib.realimages import image_present, require_real
 
@@ -92,9 +92,10 @@ def assert_error(resp, status, reason, message=None):
     return body
 
 
-def settle():
-    """Wait out the one-second lock a wrong password sets on its username."""
-    time.sleep(1.5)
+def settle(env, *usernames):
+    """Wait out the one-second lock a wrong password sets on its username (until its signInWait key is gone)."""
+    wait_for(lambda: all(env.redis('EXISTS', SIGN_IN_WAIT % name) == '0' for name in usernames), 10, interval=0.1,
+             what='sign-in lock of %s to expire' % ', '.join(usernames))
 
 
 def other_code(code):
@@ -231,7 +232,7 @@ def test_wrong_password_is_eu_user_password_400(env):
     assert body['detail'] == {'signInWaitTimeout': 1}
     assert env.redis('GET', BAD_COUNT % env.admin_username) == '1'
     assert_error(env.sign_in(username='dfft-nobody'), 400, 'EUserPassword')
-    settle()
+    settle(env, env.admin_username)
     assert env.sign_in_ok()                                            # a good sign-in resets the count
     assert env.redis('EXISTS', BAD_COUNT % env.admin_username) == '0'
 
@@ -259,7 +260,7 @@ def test_null_password_hash_rule(env):
     env.mysql("UPDATE wat_main_user SET passwordHash = NULL WHERE id = 'u-admin'")
     assert env.sign_in_ok(admin, admin) is True                        # only u-admin: the username is the password
     assert env.sign_in_ok(admin, env.admin_password) is False
-    settle()
+    settle(env, admin)
     env.mysql("UPDATE wat_main_user SET isDisabled = 1 WHERE id = 'u-admin'")
     assert env.sign_in_ok(admin, admin) is True                        # u-admin is never disabled
     env.mysql("UPDATE wat_main_user SET passwordHash = '%s', isDisabled = 0 WHERE id = 'u-admin'"
@@ -268,7 +269,7 @@ def test_null_password_hash_rule(env):
 
     user('u-dfft-null', 'dfft-null', None)
     assert env.sign_in_ok('dfft-null', 'dfft-null') is False
-    settle()
+    settle(env, 'dfft-null')
     user('u-dfft-hashed', 'dfft-hashed', pw_hash('u-dfft-hashed', 'Pw-1'))
     assert env.sign_in_ok('dfft-hashed', 'Pw-1') is True               # sha512('~<user id>~<password>~<SECRET>~')
     user('u-dfft-off', 'dfft-off', pw_hash('u-dfft-off', 'Pw-1'), disabled=1)
@@ -281,7 +282,7 @@ def test_ten_bad_sign_ins_lock_the_username(env):
     for n in range(1, 10):
         body = assert_error(env.sign_in(name, 'bad'), 400, 'EUserPassword')
         assert body['detail'] == {'signInWaitTimeout': 0}, n
-        settle()
+        settle(env, name)
     body = assert_error(env.sign_in(name, 'bad'), 400, 'EUserPassword')
     assert body['detail'] == {'signInWaitTimeout': 60}
     assert env.redis('GET', BAD_COUNT % name) == '10' and 0 < int(env.redis('TTL', SIGN_IN_WAIT % name)) <= 60

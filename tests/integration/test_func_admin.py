@@ -10,10 +10,7 @@ import os
 import pytest
 
 from tests.lib.ansible_runner import REPO, run_module, run_playbook
-from tests.lib.extredis import ExtRedis
-from tests.lib.funcenv import FuncEnv
 from tests.lib.procwatch import ProcWatch
-from tests.lib.realimages import require_real
 
 pytestmark = [pytest.mark.integration, pytest.mark.real]
 
@@ -21,13 +18,8 @@ STACK, PORT, INSTALL_DIR = 'dfft-adm', 18095, '/tmp/dfft/adm'
 
 
 @pytest.fixture(scope='module')
-def env():
-    require_real('5.1.7')
-    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini', real=True,
-                   admin_password='Old-pass#1')
-    func.up()
-    yield func
-    func.down()
+def env(module_func_env):
+    return module_func_env(STACK, PORT, INSTALL_DIR, worker_layout='mini', real=True, admin_password='Old-pass#1')
 
 
 def base(**kw):
@@ -121,22 +113,19 @@ def test_clear_redis(env):
     assert env.redis('GET', 'dfft:keep0', db=0) == '1'
 
 
-def test_clear_redis_external_with_password():
-    server = ExtRedis(base='/tmp/dfft/adm-redis', port=16381, password='ext pw').start()
-    try:
-        c5, c3 = server.client(5), server.client(3)
-        c5.mset({'k%d' % i: 'v' for i in range(500)})
-        c3.set('keep', '1')
-        args = base(install_dir='/tmp/dfft/adm-none', action='clear_redis', confirm=True, **server.params())
-        res = run_module('func_admin', args, check=True)
-        assert res['changed'] is True and res['keys_removed'] == 500 and c5.dbsize() == 500, res
-        res = run_module('func_admin', args)
-        assert res['changed'] is True and res['keys_removed'] == 500, res
-        assert c5.dbsize() == 0 and c3.get('keep') == '1'
-        res = run_module('func_admin', args)
-        assert res['changed'] is False and res['keys_removed'] == 0, res
-    finally:
-        server.cleanup()
+def test_clear_redis_external_with_password(ext_redis):
+    server = ext_redis('/tmp/dfft/adm-redis', 16381, password='ext pw')
+    c5, c3 = server.client(5), server.client(3)
+    c5.mset({'k%d' % i: 'v' for i in range(500)})
+    c3.set('keep', '1')
+    args = base(install_dir='/tmp/dfft/adm-none', action='clear_redis', confirm=True, **server.params())
+    res = run_module('func_admin', args, check=True)
+    assert res['changed'] is True and res['keys_removed'] == 500 and c5.dbsize() == 500, res
+    res = run_module('func_admin', args)
+    assert res['changed'] is True and res['keys_removed'] == 500, res
+    assert c5.dbsize() == 0 and c3.get('keep') == '1'
+    res = run_module('func_admin', args)
+    assert res['changed'] is False and res['keys_removed'] == 0, res
 
 
 def test_admin_playbook_verbose_output_has_no_secret(env, tmp_path):

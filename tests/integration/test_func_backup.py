@@ -19,7 +19,6 @@ import pytest
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
 from tests.lib.ansible_runner import run_module
-from tests.lib.extdb import ExtDB
 
 pytestmark = pytest.mark.integration
 
@@ -120,12 +119,8 @@ def seed(target, big_rows=0):
 
 # --- external (host mariadbd) ----------------------------------------------------------------------
 @pytest.fixture(scope='module')
-def extdb():
-    db = ExtDB(base=os.path.join(BASE, 'extdb'), port=EXT_PORT, root_password=EXT_ROOT_PW)
-    db.start()
-    db.create_database('dataflux_func', drop=True)
-    yield db
-    db.stop()
+def extdb(ext_db):
+    return ext_db(os.path.join(BASE, 'extdb'), EXT_PORT, EXT_ROOT_PW)
 
 
 def _ext_target(extdb):

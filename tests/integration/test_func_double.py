@@ -128,7 +128,9 @@ def test_admin_tool(env):
     assert p.returncode == 0 and 'Done' in p.stdout
     assert env.sign_in_ok('root-admin', new_pw) is True
     assert env.sign_in_ok(env.admin_username, env.admin_password) is False
-    time.sleep(1.5)                       # a wrong password locks its username for a second (as upstream)
+    # a wrong password locks its username for a second (as upstream): wait until the lock is gone
+    wait_for(lambda: env.redis('EXISTS', 'DataFluxFunc-server#cache@signInWait:username:%s:' % env.admin_username)
+             == '0', 10, interval=0.1, what='sign-in lock to expire')
     p = env.admin_tool('reset_admin', '-f', '--admin-username', env.admin_username,
                        '--admin-password', env.admin_password)
     assert p.returncode == 0 and 'Done' in p.stdout

@@ -2,7 +2,7 @@
 and against private redis-server instances on the host (direct transport, password, cluster mode).
 
 Names: stack dfft-ops, port 18083, /tmp/dfft/ops; redis ports 16379 (password) and 16380 (cluster mode).
-The workers are scaled to 0 so that queued items stay put while the tests look at them.
+The workers and the beat are scaled to 0 so that queued items stay put while the tests look at them.
 """
 import json
 import os
@@ -11,9 +11,7 @@ import time
 import pytest
 
 from tests.lib.ansible_runner import REPO, run_module, run_playbook
-from tests.lib.extredis import ExtRedis
-from tests.lib.funcenv import FuncEnv, docker, wait_for
-from tests.lib.realimages import require_real
+from tests.lib.funcenv import docker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.real]
 
@@ -23,16 +21,22 @@ DQ = 'DataFluxFunc-worker#delayQueue@%d'
 FAR_FUTURE = 4102444800   # 2100-01-01: the beat never moves these delayed items
 
 
+def stop_consumers_and_producers():
+    """Scale the workers (they take items) and the beat (it queues the product's own system tasks on queue 0 every
+    minute: a clear test saw 3 such items appear) to 0, and wait until their containers are gone."""
+    docker('service', 'scale', '--detach', '%s_worker=0' % STACK, '%s_beat=0' % STACK)
+
+    def gone():
+        return not [svc for svc in ('worker', 'beat') if docker(
+            'ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_%s' % (STACK, svc)).stdout.split()]
+    wait_for(gone, 60, what='workers and beat of %s to stop' % STACK)
+
+
 @pytest.fixture(scope='module')
-def env():
-    require_real('5.1.7')
-    func = FuncEnv(stack=STACK, port=PORT, install_dir=INSTALL_DIR, worker_layout='mini', real=True)
-    func.up()
-    docker('service', 'scale', '--detach', '%s_worker=0' % STACK)
-    wait_for(lambda: not docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=%s_worker' % STACK)
-             .stdout.split(), 60, what='workers of %s to stop' % STACK)
-    yield func
-    func.down()
+def env(module_func_env):
+    func = module_func_env(STACK, PORT, INSTALL_DIR, worker_layout='mini', real=True)
+    stop_consumers_and_producers()
+    return func
 
 
 def base(**kw):
@@ -178,9 +182,8 @@ def test_real_workers_consume_and_a_clear_while_they_run_loses_nothing_else(env)
     assert env.redis('HLEN', 'DataFluxFunc-server#token@xAuthToken') == sessions != '0'
     assert env.redis('HLEN', 'DataFluxFunc-monitor#heartbeat@serviceInfo') not in ('', '0')
     assert env.sign_in_ok() is True
-    # back to the module fixture's state: no consumers, so the other tests' items stay put
-    docker('service', 'scale', '--detach', '%s_worker=0' % STACK)
-    wait_for(lambda: not workers(), 60, what='workers of %s to stop' % STACK)
+    # back to the module fixture's state: no consumers and no beat, so the other tests' items stay put
+    stop_consumers_and_producers()
     fill(env, {}, {})
 
 
@@ -199,44 +202,39 @@ def test_bad_queue_names_are_rejected_and_nothing_changes(env, queues, message):
 
 
 @pytest.fixture(scope='module')
-def ext_redis():
-    server = ExtRedis(base='/tmp/dfft/ops-redis', port=16379, password='dfft "ops" pw').start()
-    yield server
-    server.cleanup()
+def ops_redis(ext_redis):
+    return ext_redis('/tmp/dfft/ops-redis', 16379, password='dfft "ops" pw')
 
 
-def test_direct_transport_with_password(ext_redis):
-    client = ext_redis.client(5)
+def test_direct_transport_with_password(ops_redis):
+    client = ops_redis.client(5)
     client.delete(*([WQ % i for i in range(10)] + [DQ % i for i in range(10)]))
     client.rpush(WQ % 4, *['x'] * 25)
     client.zadd(DQ % 4, {'a': 1, 'b': 2})
-    client7 = ext_redis.client(7)
+    client7 = ops_redis.client(7)
     client7.rpush(WQ % 4, 'other-db')
-    args = base(install_dir='/tmp/dfft/ops-none', **ext_redis.params())
+    args = base(install_dir='/tmp/dfft/ops-none', **ops_redis.params())
     res = run_module('func_queue', args)
     assert not res.get('failed'), res
     assert res['work_queues']['4'] == 25 and res['delay_queues']['4'] == 2 and res['round_trips'] == 1
     assert res['redis']['transport'] == 'direct'
-    assert ext_redis.password not in json.dumps(res)
+    assert ops_redis.password not in json.dumps(res)
     res = run_module('func_queue', dict(args, state='cleared', queues=['4'], include_delayed=True))
     assert res['changed'] and res['dropped'] == 27, res
     assert client.llen(WQ % 4) == 0 and client.zcard(DQ % 4) == 0
     assert client7.llen(WQ % 4) == 1
 
 
-def test_direct_transport_wrong_password(ext_redis):
-    args = base(install_dir='/tmp/dfft/ops-none', **dict(ext_redis.params(), redis_password='not-it'))
+def test_direct_transport_wrong_password(ops_redis):
+    args = base(install_dir='/tmp/dfft/ops-none', **dict(ops_redis.params(), redis_password='not-it'))
     res = run_module('func_queue', args)
     assert res.get('failed') and 'refused the credentials' in res['msg'] and '127.0.0.1:16379' in res['msg'], res
-    args = base(install_dir='/tmp/dfft/ops-none', **dict(ext_redis.params(), redis_port=16399))
+    args = base(install_dir='/tmp/dfft/ops-none', **dict(ops_redis.params(), redis_port=16399))
     res = run_module('func_queue', args)
     assert res.get('failed') and 'Cannot connect to Redis at 127.0.0.1:16399' in res['msg'], res
 
 
-def test_cluster_mode_is_explained():
-    server = ExtRedis(base='/tmp/dfft/ops-redis-cluster', port=16380, cluster=True).start()
-    try:
-        res = run_module('func_queue', base(install_dir='/tmp/dfft/ops-none', **server.params()))
-        assert res.get('failed') and 'cluster mode' in res['msg'], res
-    finally:
-        server.cleanup()
+def test_cluster_mode_is_explained(ext_redis):
+    server = ext_redis('/tmp/dfft/ops-redis-cluster', 16380, cluster=True)
+    res = run_module('func_queue', base(install_dir='/tmp/dfft/ops-none', **server.params()))
+    assert res.get('failed') and 'cluster mode' in res['msg'], res

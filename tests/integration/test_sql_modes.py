@@ -7,7 +7,6 @@ import pytest
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient, quote
-from tests.lib.extdb import ExtDB
 
 pytestmark = pytest.mark.integration
 
@@ -17,12 +16,8 @@ VALUES = ["it's", 'back\\slash', 'both \\\' mixed', '"double"', 'new\nline\ttab\
 
 
 @pytest.fixture(scope='module')
-def db():
-    server = ExtDB(base=os.path.join(BASE, 'db'), port=PORT, root_password=ROOT_PW)
-    server.start()
-    server.create_database('modes', drop=True)
-    yield server
-    server.stop()
+def db(ext_db):
+    return ext_db(os.path.join(BASE, 'db'), PORT, ROOT_PW, database='modes')
 
 
 @pytest.mark.parametrize('mode', ['', 'NO_BACKSLASH_ESCAPES', 'NO_BACKSLASH_ESCAPES,ANSI_QUOTES'])

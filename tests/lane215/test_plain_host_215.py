@@ -194,6 +194,8 @@ def test_migrate_db_without_a_mysql_client_on_the_host(host):
             except OSError:
                 pass
             time.sleep(2)
+        else:
+            raise AssertionError('DataFlux Func 5.1.7 did not answer on %s after the migration' % HOST_IP)
         services = host.exec('docker', 'service', 'ls', '--format', '{{.Name}}').stdout.split()
         assert not [s for s in services if re.search(r'_(mysql|redis)$', s)], services
         again = ok(play(host, 'migrate_db.yml', target), 'migrate_db re-run')

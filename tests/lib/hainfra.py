@@ -2,7 +2,7 @@
 
     python -m tests.lib.hainfra start   --base /tmp/dfft/ha --bind 172.29.86.1 --nodes dfft-ha1=172.29.86.11:8088,...
     python -m tests.lib.hainfra stop    --base /tmp/dfft/ha
-    python -m tests.lib.hainfra lb      --base /tmp/dfft/ha --node dfft-ha1 --state down|up
+    python -m tests.lib.hainfra lb      --base /tmp/dfft/ha --node dfft-ha1 --state down|up [--timeout 60]
     python -m tests.lib.hainfra client  --url http://127.0.0.1:18406/api/v1/do/ping --out FILE --stop-file FILE
     python -m tests.lib.hainfra swarm-state --manager dfft-sw1 --stack dataflux-func
     python -m tests.lib.hainfra swarm-wait  --manager dfft-sw1 --stack dataflux-func [--avoid NODE] [--since T]
@@ -13,8 +13,9 @@ start brings up, each on a private port and under --base:
   * sshd on --bind (key-only root login, internal-sftp) exporting <base>/shared for sshfs, with a client key
     <base>/ssh/client_key that the nodes use;
   * nginx on 127.0.0.1:<lb port> (and the --lb-listen addresses), load balancing over the nodes
-    (proxy_next_upstream error timeout http_502 http_503); `lb` marks one node down/up in the upstream and
-    reloads nginx gracefully.
+    (proxy_next_upstream error timeout http_502 http_503); `lb` marks one node down/up in the upstream, reloads
+    nginx gracefully and returns once nginx serves the new configuration (GET /.dfft-lb-generation answers the
+    new generation number) and no worker of the old one is left (their requests have finished).
 Passwords come from the environment (HA_MYSQL_PASSWORD, HA_REDIS_PASSWORD), never from argv. State (pids,
 ports, nodes) is kept in <base>/state.json so that `stop` and `lb` work from another process.
 stop ends exactly the processes start began (by pid) and removes --base.
@@ -110,14 +111,62 @@ def _nginx_paths(base):
     return ngx, os.path.join(ngx, 'nginx.conf'), os.path.join(ngx, 'upstream.conf'), os.path.join(ngx, 'nginx.pid')
 
 
-def _write_upstream(base, nodes, down):
-    _x1, _x2, upstream, _x3 = _nginx_paths(base)
+GENERATION_PATH = '/.dfft-lb-generation'
+
+
+def _write_upstream(base, nodes, down, generation):
+    """The upstream servers, and the generation number nginx answers at GENERATION_PATH with this config."""
+    ngx, _x2, upstream, _x3 = _nginx_paths(base)
     lines = []
     for name in sorted(nodes):
         flag = ' down' if name in down else ''
         lines.append('server %s max_fails=1 fail_timeout=2s%s;  # %s\n' % (nodes[name], flag, name))
     _write(upstream + '.tmp', ''.join(lines))
     os.rename(upstream + '.tmp', upstream)
+    generation_conf = os.path.join(ngx, 'generation.conf')
+    _write(generation_conf + '.tmp', 'return 200 "%d";\n' % generation)
+    os.rename(generation_conf + '.tmp', generation_conf)
+
+
+def _served_generation(lb_port):
+    try:
+        with urllib.request.urlopen('http://127.0.0.1:%d%s' % (lb_port, GENERATION_PATH), timeout=2) as resp:
+            return int(resp.read().decode())
+    except (OSError, ValueError):
+        return None
+
+
+def _workers(master_pid):
+    """Pids of the nginx master's worker processes."""
+    out = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % pid) as handle:
+                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == master_pid:
+            out.append(int(pid))
+    return out
+
+
+def _wait_reloaded(base, lb_port, generation, timeout, old_workers=()):
+    """Until nginx answers the new generation and none of old_workers (the workers of the previous configuration,
+    which keep accepting for a moment after the reload and then finish their requests) is left."""
+    _x1, _x2, _x3, pidfile = _nginx_paths(base)
+    master = _read_pid(pidfile)
+    deadline = time.time() + timeout
+    while True:
+        served = _served_generation(lb_port)
+        left = set(old_workers) & set(_workers(master))
+        if served == generation and not left:
+            return
+        if time.time() > deadline:
+            raise RuntimeError('nginx did not switch to configuration %d within %ss (serves %r, old workers %s)'
+                               % (generation, timeout, served, sorted(left)))
+        time.sleep(0.05)
 
 
 def _nginx_conf(base, lb_port, listen=('127.0.0.1',)):
@@ -141,6 +190,9 @@ def _nginx_conf(base, lb_port, listen=('127.0.0.1',)):
         '  }',
         '  server {',
     ] + ['    listen %s:%d;' % (addr, lb_port) for addr in listen] + [
+        '    location = %s {' % GENERATION_PATH,
+        '      include %s;' % os.path.join(ngx, 'generation.conf'),
+        '    }',
         '    location / {',
         '      proxy_pass http://dfft_ha;',
         '      proxy_http_version 1.1;',
@@ -234,11 +286,13 @@ def cmd_start(args):
 
     ngx, conf, _x, pidfile = _nginx_paths(base)
     os.makedirs(os.path.join(ngx, 'temp'), exist_ok=True)
-    _write_upstream(base, nodes, set())
+    state['generation'] = 1
+    _write_upstream(base, nodes, set(), state['generation'])
     _write(conf, _nginx_conf(base, args.lb_port, args.lb_listen.split(',')))
     _nginx(base)
     state['nginx_pid'] = _wait_pidfile(pidfile)
     _save_state(base, state)
+    _wait_reloaded(base, args.lb_port, state['generation'], 30)
     print(json.dumps({k: v for k, v in state.items() if k.endswith('_pid') or k.endswith('_port')}))
 
 
@@ -265,11 +319,14 @@ def cmd_lb(args):
     else:
         down.discard(args.node)
     if down != before:
-        _write_upstream(args.base, nodes, down)
+        state['generation'] = state.get('generation', 1) + 1
+        _write_upstream(args.base, nodes, down, state['generation'])
+        old_workers = _workers(state['nginx_pid'])
         _nginx(args.base, '-s', 'reload')
         state['down'] = sorted(down)
         _save_state(args.base, state)
-        time.sleep(args.settle)          # old workers finish their requests; new ones use the new upstream
+        # new connections reach the new configuration; the old workers' requests have finished
+        _wait_reloaded(args.base, state['lb_port'], state['generation'], args.timeout, old_workers)
     print(json.dumps({'changed': down != before, 'down': sorted(down)}))
 
 
@@ -375,7 +432,7 @@ def main(argv=None):
     p.add_argument('--base', default='/tmp/dfft/ha')
     p.add_argument('--node', required=True)
     p.add_argument('--state', choices=['down', 'up'], required=True)
-    p.add_argument('--settle', type=float, default=1.0)
+    p.add_argument('--timeout', type=float, default=60, help='seconds to wait for nginx to switch')
     p.set_defaults(func=cmd_lb)
     p = sub.add_parser('client')
     p.add_argument('--url', required=True)

@@ -11,8 +11,7 @@ import zipfile
 import pytest
 
 from tests.lib.ansible_runner import run_module
-from tests.lib.funcenv import FuncEnv, wait_for
-from tests.lib.realimages import require_real
+from tests.lib.funcenv import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.real]
 
@@ -21,13 +20,9 @@ SQLDUMP = os.path.join(DIR, 'data', 'sqldump')
 
 
 @pytest.fixture(scope='module')
-def env():
-    require_real('5.1.7')
-    func = FuncEnv(stack=STACK, port=PORT, install_dir=DIR, version='5.1.7', real=True, worker_layout='mini',
-                   user_config={'_CRON_EXPR_AUTO_BACKUP_DB': '* * * * *'})
-    func.up(timeout=300)
-    yield func
-    func.down()
+def env(module_func_env):
+    return module_func_env(STACK, PORT, DIR, up_timeout=300, version='5.1.7', real=True, worker_layout='mini',
+                           user_config={'_CRON_EXPR_AUTO_BACKUP_DB': '* * * * *'})
 
 
 def base(**kw):

@@ -1,8 +1,7 @@
 """Pure logic of func_backup: names, directory scan, retention planning."""
 import os
-import time
 
-from ansible_collections.dataflux.func.plugins.modules import func_backup as fb
+from ansible_collections.dataflux.func.plugins.module_utils import _func_backup as fb
 
 
 def test_backup_name_follows_upstream_pattern():
@@ -58,4 +57,3 @@ def test_scan_dir_kinds(tmp_path):
     assert fb.check_entry(dict(entries[0]))['checksum'] == 'bad'
     e = [x for x in entries if x['name'] == names[1]][0]
     assert fb.check_entry(dict(e))['checksum'] == 'mismatch'
-    assert time.time() > 0

@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from ansible_collections.dataflux.func.plugins.module_utils import _func_mysql as m
+from ansible_collections.dataflux.func.plugins.module_utils import _func_sqldump as sd
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 
 
@@ -62,7 +63,7 @@ def test_missing_privileges(grants, missing):
 
 
 def _scan(data, chunk):
-    sc = m.DumpScanner()
+    sc = sd.DumpScanner()
     for i in range(0, len(data), chunk):
         sc.feed(data[i:i + chunk])
     return sc.finish()
@@ -121,14 +122,14 @@ def test_detect_format(tmp_path):
     zp = tmp_path / 'a.zip'
     with zipfile.ZipFile(zp, 'w') as zf:
         zf.writestr('a.sql', 'x')
-    assert [m.detect_format(str(p)) for p in (plain, gz, zst, zp)] == ['plain', 'gzip', 'zstd', 'zip']
+    assert [sd.detect_format(str(p)) for p in (plain, gz, zst, zp)] == ['plain', 'gzip', 'zstd', 'zip']
 
 
 def test_compressor_argv_levels():
-    assert m.compressor_argv('gzip')[-1] == '-1'
-    assert m.compressor_argv('zstd', 9)[-1] == '-9'
+    assert sd.compressor_argv('gzip')[-1] == '-1'
+    assert sd.compressor_argv('zstd', 9)[-1] == '-9'
     with pytest.raises(FuncError):
-        m.compressor_argv('bzip2')
+        sd.compressor_argv('bzip2')
 
 
 @pytest.mark.parametrize('chunk', [1, 5, 64, 100000])
@@ -136,13 +137,13 @@ def test_insert_merger_joins_single_row_inserts(chunk):
     src = (b"-- MariaDB dump\nLOCK TABLES `t` WRITE;\n"
            b"INSERT INTO `t` VALUES (1,'a);\\nb');\nINSERT INTO `t` VALUES (2,NULL);\n"
            b"INSERT INTO `u` VALUES (3);\nINSERT INTO `u` VALUES (4),(5);\nUNLOCK TABLES;\n-- Dump completed")
-    merger = m.InsertMerger()
+    merger = sd.InsertMerger()
     out = b''.join(merger.feed(src[i:i + chunk]) for i in range(0, len(src), chunk)) + merger.finish()
     assert out == (b"-- MariaDB dump\nLOCK TABLES `t` WRITE;\n"
                    b"INSERT INTO `t` VALUES (1,'a);\\nb'),(2,NULL);\n"
                    b"INSERT INTO `u` VALUES (3);\nINSERT INTO `u` VALUES (4),(5);\nUNLOCK TABLES;\n-- Dump completed")
     assert merger.counts == {'t': 2, 'u': 3}
-    small = m.InsertMerger(limit=10)
+    small = sd.InsertMerger(limit=10)
     out = small.feed(b"INSERT INTO `t` VALUES (1);\nINSERT INTO `t` VALUES (2);\n") + small.finish()
     assert out.count(b'INSERT') == 2
 
@@ -157,7 +158,7 @@ def test_insert_merger_counts_like_the_scanner(chunk, limit):
                    # MariaDB >= 10.x mysqldump, extended inserts: one tuple per line
                    b"INSERT INTO `t` VALUES\n(11,'a;'),\n(12,'),('),(13,0x00),\n(14,'x\\');');\n"
                    b"INSERT INTO `t` VALUES (15),\n(16);\n")
-    merger = m.InsertMerger(limit=limit)
+    merger = sd.InsertMerger(limit=limit)
     out = b''.join(merger.feed(data[i:i + chunk]) for i in range(0, len(data), chunk)) + merger.finish()
     exact = _scan(data, 100000)
     assert merger.counts == exact.counts == {'t': 15, 'empty`t': 0}
@@ -224,34 +225,34 @@ def _read_all(reader, size):
 
 
 def test_gzip_without_the_gzip_tool_round_trips(bare_path, tmp_path):
-    assert m.compressor_argv('gzip') is None
-    assert m.resolve_compress('auto') == 'gzip'
-    assert m.missing_tools('gzip') == [] and m.missing_tools('auto') == []
+    assert sd.compressor_argv('gzip') is None
+    assert sd.resolve_compress('auto') == 'gzip'
+    assert sd.missing_tools('gzip') == [] and sd.missing_tools('auto') == []
     data = b''.join(b"INSERT INTO `t` VALUES (%d,'%s');\n" % (i, b'x' * (i % 97)) for i in range(20000))
-    zc = m.gzip_compressor()
+    zc = sd.gzip_compressor()
     path = tmp_path / 'd.sql.gz'
     path.write_bytes(zc.compress(data) + zc.flush())
     assert gzip.decompress(path.read_bytes()) == data            # what `gzip -dc` would read
-    assert m.detect_format(str(path)) == 'gzip'
-    reader = m.DecompressedReader('gzip', str(path))
+    assert sd.detect_format(str(path)) == 'gzip'
+    reader = sd.DecompressedReader('gzip', str(path))
     assert _read_all(reader, 4096) == data
 
 
 def test_damaged_gzip_is_an_error_without_the_tool(bare_path, tmp_path):
     path = tmp_path / 'bad.sql.gz'
     path.write_bytes(gzip.compress(os.urandom(100000))[:2000])
-    reader = m.DecompressedReader('gzip', str(path))
+    reader = sd.DecompressedReader('gzip', str(path))
     with pytest.raises(FuncError, match='cannot be decompressed'):
         while reader.read(4096):
             pass
 
 
 def test_zstd_without_the_tool_is_named(bare_path):
-    assert m.missing_tools('zstd') == [('zstd', m.TOOL_HINT['zstd'])]
+    assert sd.missing_tools('zstd') == [('zstd', sd.TOOL_HINT['zstd'])]
     with pytest.raises(FuncError, match='zstd was not found'):
-        m.compressor_argv('zstd')
+        sd.compressor_argv('zstd')
     with pytest.raises(FuncError, match='zstd was not found'):
-        m.decompressor_argv('zstd', '/x.sql.zst')
+        sd.decompressor_argv('zstd', '/x.sql.zst')
 
 
 class _RunOnlyDocker(object):
@@ -289,10 +290,10 @@ def test_decompressed_reader_with_the_tools(tmp_path):
     good, bad = tmp_path / 'g.sql.gz', tmp_path / 'b.sql.gz'
     good.write_bytes(gzip.compress(data))
     bad.write_bytes(gzip.compress(data)[:5000])
-    reader = m.DecompressedReader('gzip', str(good))
+    reader = sd.DecompressedReader('gzip', str(good))
     assert reader.proc is not None
     assert _read_all(reader, 65536) == data
-    reader = m.DecompressedReader('gzip', str(bad))
+    reader = sd.DecompressedReader('gzip', str(bad))
     while reader.read(65536):
         pass
     with pytest.raises(FuncError, match='cannot be decompressed'):
@@ -316,7 +317,7 @@ INAPP = (b"-- --------------------------------------------------\n-- DataFlux Fu
 
 
 def _summary(data, chunk=7):
-    summary = m.DumpSummary()
+    summary = sd.DumpSummary()
     for i in range(0, len(data), chunk):
         summary.feed(data[i:i + chunk])
     return summary.finish()

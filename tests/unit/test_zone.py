@@ -5,7 +5,7 @@ import zoneinfo
 import pytest
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import SystemZone, zone
-from ansible_collections.dataflux.func.plugins.modules.func_backup import backup_name, name_time
+from ansible_collections.dataflux.func.plugins.module_utils._func_backup import backup_name, name_time
 
 ZONES = ['Asia/Shanghai', 'UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata']
 # around DST switches in Berlin and New York, Lord Howe's half hour, and a plain day
@@ -26,7 +26,7 @@ def test_system_zone_matches_zoneinfo(name):
 
 
 def test_zone_names():
-    assert zone('Asia/Shanghai') is not None
+    assert zone('Asia/Shanghai').utcoffset(datetime.datetime(2024, 7, 1)) == datetime.timedelta(hours=8)
     assert zone('No/Such_Zone') is None
     assert zone('../../etc/passwd') is None
     assert zone('') is None

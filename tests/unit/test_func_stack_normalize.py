@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import MASK, FuncError
-from ansible_collections.dataflux.func.plugins.module_utils import _func_docker as d
+from ansible_collections.dataflux.func.plugins.module_utils import _func_stack as d
 
 STACK = 'dataflux-func'
 BASE = '/usr/local/dataflux-func'
@@ -355,5 +355,5 @@ def test_task_fingerprint_ignores_cli_daemon_skew():
     template = {'ContainerSpec': {'Image': 'i', 'Args': ['a'], 'StopGracePeriod': 1, 'DNSConfig': {}},
                 'ForceUpdate': 2}
     task = {'ContainerSpec': {'Image': 'i', 'Args': ['a']}, 'ForceUpdate': 2}
-    assert d._task_fingerprint(template) == d._task_fingerprint(task)
-    assert d._task_fingerprint(template) != d._task_fingerprint(dict(task, ForceUpdate=3))
+    assert d.task_fingerprint(template) == d.task_fingerprint(task)
+    assert d.task_fingerprint(template) != d.task_fingerprint(dict(task, ForceUpdate=3))
