@@ -23,6 +23,13 @@ client requests the URL every --interval seconds until --stop-file exists and wr
 failures, first_failure/last_failure times, versions seen in X-Dff-Version, the first errors).
 swarm-state prints the nodes (state, availability, labels) of a swarm inside DinD hosts and, per service of the
 stack, the nodes its running tasks are on; swarm-wait polls that until every service runs all its replicas.
+tasks-push puts --count task requests of the product's own example task Example.ExampleSuccess into a worker queue
+of the Redis started here (ids <prefix>-<n>); tasks-done waits until every one of them has a task record (the
+worker buffers one per task it ran in the Redis list <APP>-worker#dataBuffer@taskRecord, and the beat's flush moves
+it to biz_main_task_record in MySQL; both are read), and prints how many ran and how many are still queued.
+
+    python -m tests.lib.hainfra tasks-push --base /tmp/dfft/sw --queue 1 --count 40 --prefix loss
+    python -m tests.lib.hainfra tasks-done --base /tmp/dfft/sw --prefix loss --count 40 [--timeout 300]
 """
 import argparse
 import json
@@ -35,8 +42,12 @@ import time
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+sys.path.insert(0, _REPO)
+# the collection as ansible_collections.dataflux.func (like tests/conftest.py; this runs outside pytest too)
+sys.path.insert(0, os.environ.get('DFF_COLLECTIONS', os.path.join(_REPO, '.cache', 'collections')))
 
+from ansible_collections.dataflux.func.plugins.module_utils import _func_app
 from tests.lib.extdb import ExtDB
 from tests.lib.extredis import ExtRedis
 
@@ -269,9 +280,13 @@ def cmd_start(args):
     db.start()
     state['mysql_pid'] = db.pid()
     _save_state(base, state)
-    db.create_database('dataflux_func', drop=True)
-    db.create_user('func', mysql_pw, database='dataflux_func', host='%',
+    databases = args.databases.split(',')
+    for name in databases:
+        db.create_database(name, drop=True)
+    db.create_user('func', mysql_pw, database=databases[0], host='%',
                    global_grants=('RELOAD', 'PROCESS', 'REPLICATION CLIENT'))
+    for name in databases[1:]:
+        db.admin("GRANT ALL PRIVILEGES ON `%s`.* TO 'func'@'%%';" % name)
 
     redis = ExtRedis(base=os.path.join(base, 'redis'), port=args.redis_port, password=redis_pw,
                      extra_config={'bind': '127.0.0.1 %s' % args.bind})
@@ -412,6 +427,59 @@ def cmd_swarm_wait(args):
         raise SystemExit(1)
 
 
+# --- the product's own tasks through the external Redis (no task lost) ----------------------------------------
+APP = 'DataFluxFunc'
+# worker/tasks/__init__.py BaseTask.buff_task_record: every task run pushes its record to this list;
+# worker/tasks/internal.py flush_task_record moves the records into biz_main_task_record
+TASK_RECORD_BUFFER = '%s-worker#dataBuffer@taskRecord' % APP
+
+
+def _ext(base):
+    state = _load_state(base)
+    redis = ExtRedis(base=os.path.join(base, 'redis'), port=state['redis_port'],
+                     password=os.environ['HA_REDIS_PASSWORD'])
+    return state, redis, ExtDB(base=os.path.join(base, 'mysql'), port=state['mysql_port'])
+
+
+def cmd_tasks_push(args):
+    _state, redis, _db = _ext(args.base)
+    now = int(time.time())
+    items = [json.dumps({'name': 'Example.ExampleSuccess', 'id': '%s-%d' % (args.prefix, n), 'kwargs': {},
+                         'triggerTime': now, 'queue': args.queue, 'ignoreResult': True})
+             for n in range(args.count)]
+    redis.cli('LPUSH', _func_app.queue_key(APP, _func_app.WORK, args.queue), *items, db=args.redis_db)
+    print(json.dumps({'pushed': args.count, 'at': now}))
+
+
+def _tasks_ran(redis, db, prefix, count, database, redis_db):
+    """The ids <prefix>-0 .. <prefix>-<count - 1> that have a task record (buffered in Redis or flushed)."""
+    buffered = set()
+    for line in redis.cli('LRANGE', TASK_RECORD_BUFFER, '0', '-1', db=redis_db).splitlines():
+        try:
+            buffered.add(json.loads(line).get('id'))
+        except ValueError:
+            continue
+    flushed = {row[0] for row in db.query("SELECT id FROM biz_main_task_record WHERE id LIKE '%s-%%';" % prefix,
+                                          database=database)}
+    return (buffered | flushed) & {'%s-%d' % (prefix, n) for n in range(count)}
+
+
+def cmd_tasks_done(args):
+    _state, redis, db = _ext(args.base)
+    started = time.time()
+    while True:
+        ran = _tasks_ran(redis, db, args.prefix, args.count, args.database, args.redis_db)
+        if len(ran) >= args.count or time.time() - started > args.timeout:
+            break
+        time.sleep(1)
+    queued = {str(q): int(redis.cli('LLEN', _func_app.queue_key(APP, _func_app.WORK, q), db=args.redis_db))
+              for q in range(_func_app.QUEUE_COUNT)}
+    print(json.dumps({'ran': len(ran), 'expected': args.count, 'queued': queued,
+                      'seconds': round(time.time() - started, 1)}, sort_keys=True))
+    if len(ran) != args.count:
+        raise SystemExit(1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='hainfra')
     sub = parser.add_subparsers(dest='cmd', required=True)
@@ -424,6 +492,7 @@ def main(argv=None):
     p.add_argument('--ssh-port', type=int, default=12206)
     p.add_argument('--lb-port', type=int, default=18406)
     p.add_argument('--lb-listen', default='127.0.0.1', help='addresses nginx listens on, comma-separated')
+    p.add_argument('--databases', default='dataflux_func', help='databases of the user func, comma-separated')
     p.set_defaults(func=cmd_start)
     p = sub.add_parser('stop')
     p.add_argument('--base', default='/tmp/dfft/ha')
@@ -453,6 +522,18 @@ def main(argv=None):
     p.add_argument('--since', type=float, default=0, help='epoch seconds the reported time counts from')
     p.add_argument('--timeout', type=float, default=300)
     p.set_defaults(func=cmd_swarm_wait)
+    for name, func in (('tasks-push', cmd_tasks_push), ('tasks-done', cmd_tasks_done)):
+        p = sub.add_parser(name)
+        p.add_argument('--base', default='/tmp/dfft/ha')
+        p.add_argument('--prefix', required=True, help='task ids are <prefix>-<n>')
+        p.add_argument('--count', type=int, required=True)
+        p.add_argument('--redis-db', type=int, default=5)
+        p.set_defaults(func=func)
+        if name == 'tasks-push':
+            p.add_argument('--queue', type=int, default=1)
+        else:
+            p.add_argument('--database', default='dataflux_func')
+            p.add_argument('--timeout', type=float, default=300)
     args = parser.parse_args(argv)
     args.func(args)
 
