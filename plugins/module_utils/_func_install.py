@@ -15,7 +15,7 @@ import shlex
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
-    FuncError, atomic_write, mask_mapping)
+    FuncError, atomic_write, mask_mapping, read_file)
 
 try:
     import yaml
@@ -363,6 +363,23 @@ class Installation(object):
         if service not in cache:
             cache[service] = effective_config(self.load_user_config() or {}, self.service_env(service))
         return dict(cache[service])
+
+
+# The portable bundle (the official offline installer's directory): image-list holds KEY=value lines naming the
+# images, version the product's version, and each image is a `docker save` tarball.
+BUNDLE_IMAGE_TARS = {'DATAFLUX_FUNC_IMAGE': 'dataflux-func.tar.gz', 'MYSQL_IMAGE': 'mysql.tar.gz',
+                     'REDIS_IMAGE': 'redis.tar.gz'}
+_BUNDLE_LIST_LINE = re.compile(r'''(?m)^\s*(?:export\s+)?([A-Z_]+)=["']?([^"'\s]*)''')
+
+
+def read_bundle(bundle_dir):
+    """(image-list as a dict, version) of a portable bundle; FuncError when either file is missing."""
+    listing = read_file(os.path.join(bundle_dir or '', 'image-list'))
+    version = read_file(os.path.join(bundle_dir or '', 'version'))
+    if listing is None or version is None:
+        raise FuncError('%s is not a portable bundle of DataFlux Func (image-list and version are needed). '
+                        'Nothing was changed.' % bundle_dir, bundle_dir=bundle_dir)
+    return dict(_BUNDLE_LIST_LINE.findall(listing)), version.strip()
 
 
 def load_yaml_file(path, required=False, what='YAML file'):

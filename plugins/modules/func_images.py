@@ -20,7 +20,10 @@ extends_documentation_fragment:
   - dataflux.func.attributes
 options:
   images:
-    description: The images, each with C(ref) (name:tag) and, for O(source=bundle), C(tar) (file name in O(bundle_dir)).
+    description:
+      - The images, each with C(ref) (name:tag) and, for O(source=bundle), C(tar) (file name in O(bundle_dir)).
+      - With O(source=bundle), C(ref) may be left out for the bundle's own tarballs (C(dataflux-func.tar.gz),
+        C(mysql.tar.gz), C(redis.tar.gz)); it is then the name the bundle's C(image-list) gives that image.
     type: list
     elements: dict
     required: true
@@ -82,6 +85,7 @@ import os
 import tarfile
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import BUNDLE_IMAGE_TARS, read_bundle
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
 
@@ -155,7 +159,12 @@ def local_ids(docker, refs):
 
 def run(ctx):
     params = ctx.params
-    images = params['images']
+    images = [dict(i) for i in params['images']]
+    if params['source'] == 'bundle' and any(not i.get('ref') for i in images):
+        listing, _version = read_bundle(params['bundle_dir'])
+        by_tar = {tar: listing.get(key) for key, tar in BUNDLE_IMAGE_TARS.items()}
+        for image in images:
+            image['ref'] = image.get('ref') or by_tar.get(image.get('tar'))
     for image in images:
         if not image.get('ref'):
             raise FuncError('Every entry of images needs ref (name:tag). Nothing was changed.')

@@ -183,12 +183,12 @@ import socket
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_backup import backup_zone, check_entry, scan_dir
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, read_file
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import load_yaml_file
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import read_file
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
+    load_yaml_file, read_bundle, read_marker)
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
 _NUM = re.compile(r'^\d+(\.\d+)+')
-_LIST_LINE = re.compile(r'''(?m)^\s*(?:export\s+)?([A-Z_]+)=["']?([^"'\s]*)''')
 _ARCH = {'amd64': 'x86_64', 'arm64': 'aarch64'}
 
 
@@ -235,11 +235,7 @@ def run(ctx):
                         % (' and '.join(p['supported_architectures']), arch))
 
     # the marker file of an earlier install
-    recorded = None
-    marker = read_file(p['marker_file'])
-    if marker:
-        found = re.findall(r'''(?m)^\s*INSTALLED_DIR=\s*["']?([^"'\s]+)''', marker)
-        recorded = found[0].rstrip('/') or '/' if found else None
+    recorded = read_marker(p['marker_file'])
     if recorded and recorded != install_dir:
         problems.append('DataFlux Func is recorded as installed in %s (%s), but func_install_dir is %s. Installing or '
                         'upgrading into a different directory would start an empty installation beside the old one. '
@@ -258,13 +254,7 @@ def run(ctx):
     bundle = {}
     version = p['version']
     if p['image_source'] == 'bundle':
-        listing = read_file(os.path.join(p['bundle_dir'] or '', 'image-list'))
-        found_version = read_file(os.path.join(p['bundle_dir'] or '', 'version'))
-        if listing is None or found_version is None:
-            raise FuncError('%s is not a portable bundle of DataFlux Func (image-list and version are needed). '
-                            'Nothing was changed.' % p['bundle_dir'], bundle_dir=p['bundle_dir'])
-        bundle = dict(_LIST_LINE.findall(listing))
-        version = found_version.strip()
+        bundle, version = read_bundle(p['bundle_dir'])
         if version != p['version']:
             problems.append('func_version is %s but the bundle in %s holds %s; point func_bundle_dir at the %s '
                             'bundle.' % (p['version'], p['bundle_dir'], version, p['version']))

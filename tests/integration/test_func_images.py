@@ -77,6 +77,25 @@ def test_bundle_load_then_cached_noop(bundle):
     assert not any(' load ' in c for c in again['commands'])
 
 
+def test_bundle_names_its_own_images(bundle):
+    """Without ref, an image of the bundle's own tarballs is named by the bundle's image-list (the swarm role's
+    other nodes rely on this); a directory without image-list is refused as no bundle."""
+    official = os.path.join(WORK, 'official')
+    os.makedirs(official, exist_ok=True)
+    shutil.copyfile(os.path.join(bundle['dir'], 'tiny.tar.gz'), os.path.join(official, 'dataflux-func.tar.gz'))
+    with open(os.path.join(official, 'version'), 'w') as handle:
+        handle.write('1\n')
+    with open(os.path.join(official, 'image-list'), 'w') as handle:
+        handle.write('IMAGE_ARCH=x86_64\nDATAFLUX_FUNC_IMAGE=%s\nMYSQL_IMAGE=dfft-images/absent:9\n' % REF)
+    own = {'source': 'bundle', 'bundle_dir': official, 'cache_file': bundle['cache'],
+           'images': [{'tar': 'dataflux-func.tar.gz'}]}
+    result = run_module('func_images', own, check=True)
+    assert not result.get('failed') and [i['ref'] for i in result['images']] == [REF], result
+    os.remove(os.path.join(official, 'image-list'))
+    refused = run_module('func_images', own, check=True)
+    assert refused.get('failed') and 'is not a portable bundle' in refused['msg'], refused
+
+
 def test_cached_id_is_used_while_the_tarball_is_unchanged(bundle):
     """The tarball is not read again while its size and mtime stay: a garbled copy with the same size and mtime
     still counts as the cached id (a real change of the file changes its mtime, and is read again)."""
