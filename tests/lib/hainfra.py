@@ -42,10 +42,10 @@ import time
 import urllib.error
 import urllib.request
 
-_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-sys.path.insert(0, _REPO)
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
 # the collection as ansible_collections.dataflux.func (like tests/conftest.py; this runs outside pytest too)
-sys.path.insert(0, os.environ.get('DFF_COLLECTIONS', os.path.join(_REPO, '.cache', 'collections')))
+sys.path.insert(0, os.environ.get('DFF_COLLECTIONS', os.path.abspath(os.path.join(
+    os.path.dirname(__file__), '..', '..', '.cache', 'collections'))))
 
 from ansible_collections.dataflux.func.plugins.module_utils import _func_app
 from tests.lib.extdb import ExtDB
