@@ -137,6 +137,8 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_install import
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
                     '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
 BUILTIN_DB_SERVICES = ('mysql', 'redis')
+
+
 def restart_services_for(changed_keys, stack):
     """Services whose processes read the changed keys: Func services, or only workers for worker keys."""
     services = (stack or {}).get('services') or {}

@@ -27,7 +27,7 @@ options:
     elements: dict
     required: true
   refs:
-    description: C({name: ref}) for the entries of O(images) given by C(name).
+    description: "The references C({name: ref}) of the entries of O(images) given by C(name)."
     type: dict
     default: {}
   source:

@@ -123,9 +123,9 @@ options:
         type: str
       placeholders:
         description:
-          - C({name: token}); each C(token), written as a JSON string in O(desired.stack_file), is replaced by
+          - "C({name: token}): each C(token), written as a JSON string in O(desired.stack_file), is replaced by
             the value of C(name) here, also as a JSON string - C(mysql_password) and C(mysql_database) (from
-            C(user-config.yaml)), C(image_func), C(image_mysql) and C(image_redis) (the images this run deploys).
+            C(user-config.yaml)), C(image_func), C(image_mysql) and C(image_redis) (the images this run deploys)."
         type: dict
         default: {}
       config_settings:
@@ -148,6 +148,9 @@ options:
         type: list
         elements: dict
         default: []
+      example_src:
+        description: The bundle's C(docker-stack.example.yaml) (as func_layout copies it).
+        type: path
       logrotate_file:
         description: The logrotate file (as func_layout writes it).
         type: path
@@ -296,6 +299,8 @@ def fill_placeholders(text, placeholders, values):
     """text with each JSON string of a token of placeholders {name: token} replaced by the JSON string of
     values[name]; None when a value is missing (nothing can be compared then)."""
     for name, token in sorted((placeholders or {}).items()):
+        if json.dumps(token) not in text:
+            continue
         if values.get(name) in (None, ''):
             return None
         text = text.replace(json.dumps(token), json.dumps(values[name]))
@@ -356,8 +361,8 @@ def converged_reasons(ctx, plan, config):
     out.extend('image %s: %s' % (row['ref'], row['action']) for row in rows if row['action'] != 'none')
 
     files = []
-    if bundle:
-        example = read_file(os.path.join(p['bundle_dir'], 'docker-stack.example.yaml'), True)
+    if desired['example_src']:
+        example = read_file(desired['example_src'], True)
         files.append((os.path.join(inst.install_dir, 'docker-stack.example.yaml'), example))
     if desired['logrotate_file']:
         files.append((desired['logrotate_file'], (desired['logrotate_content'] or '').encode('utf-8')))
@@ -392,6 +397,8 @@ def run(ctx):
         reasons = converged_reasons(ctx, plan, config)
     except FuncError as exc:
         return dict(changed=False, converged=False, not_converged=[exc.msg])
+    except Exception as exc:  # pylint: disable=broad-except  # the full run reads again and reports it
+        return dict(changed=False, converged=False, not_converged=['the check could not read everything: %s' % exc])
     plan.pop('failed', None)
     plan.pop('msg', None)
     plan.update(converged=not reasons, not_converged=reasons[:10])
@@ -560,6 +567,7 @@ def main():
             config_generated=dict(type='list', elements='str', default=[]),
             config_kept=dict(type='list', elements='str', default=[]),
             images=dict(type='list', elements='dict', default=[]),
+            example_src=dict(type='path'),
             logrotate_file=dict(type='path'),
             logrotate_content=dict(type='str'),
             api_host=dict(type='str', default='127.0.0.1'),

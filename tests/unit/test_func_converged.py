@@ -46,6 +46,9 @@ def test_fill_placeholders_replaces_json_strings_only():
     assert out == 'a: "p\\"w"\nb: @@t:mysql_password@@\n'
     assert pre.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@'}, {'mysql_password': ''}) is None
     assert pre.fill_placeholders(text, {}, {}) == text
+    # a token the text does not use needs no value (an external MySQL: no mysql service, maybe no password)
+    assert pre.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@', 'image_mysql': '@@t:image_mysql@@'},
+                                 {'mysql_password': 'x'}) == 'a: "x"\nb: @@t:mysql_password@@\n'
 
 
 def desired(**extra):
@@ -105,8 +108,8 @@ class FakeDocker(object):
         return copy.deepcopy(self.live), {}
 
     def stack_status(self, stack):
-        return [{'short_name': k, 'desired': v.get('replicas') or 1, 'running': self.running.get(k, v.get('replicas') or 1)}
-                for k, v in sorted(self.live.items())]
+        return [{'short_name': k, 'desired': v.get('replicas') or 1,
+                 'running': self.running.get(k, v.get('replicas') or 1)} for k, v in sorted(self.live.items())]
 
 
 def test_images_plan(tmp_path):
@@ -156,13 +159,14 @@ class World(object):
 
     def reasons(self, mode='converge', problems=(), **desired_extra):
         want = desired(stack_file=self.template, placeholders=TOKENS, images=[{'name': n} for n in IMAGES],
-                       logrotate_file=self.rotate, logrotate_content='rotate me\n', api_host='127.0.0.1')
+                       example_src='', logrotate_file=self.rotate, logrotate_content='rotate me\n',
+                       api_host='127.0.0.1')
         want.update(desired_extra)
         params = {'marker_file': self.marker, 'image_source': 'present', 'bundle_dir': None, 'port': self.port,
                   'desired': want}
         plan = {'mode': mode, 'problems': list(problems), 'version': '5.1.7', 'images': dict(IMAGES),
-                'paths': {'stack_file': self.stack_file, 'config_file': os.path.join(self.root, 'data', 'user-config.yaml'),
-                          'lock_path': self.root + '.lock'},
+                'paths': {'stack_file': self.stack_file, 'lock_path': self.root + '.lock',
+                          'config_file': os.path.join(self.root, 'data', 'user-config.yaml')},
                 'stack': {'adopt': False, 'current_image': IMAGES['func']}}
         config = self.installation.load_user_config()
         return pre.converged_reasons(Ctx(params, self.installation, self.docker), plan, config)
