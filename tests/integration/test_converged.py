@@ -3,13 +3,11 @@ and every kind of drift makes the check say "not converged", so that the full ru
 what it always changed: a port change, a config change, a scaled-down service, an edited stack file, a missing
 image, a version change. The fast path must never skip a needed change."""
 import os
-import shutil
-import time
 
 import pytest
 
 from tests.lib.ansible_runner import REPO, run_playbook
-from tests.lib.funcenv import docker
+from tests.lib.funcenv import docker, remove_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,15 +35,7 @@ def tag(version):
 
 
 def cleanup():
-    docker('stack', 'rm', STACK, check=False)
-    deadline = time.time() + 180
-    while docker('ps', '-aq', '--filter', 'label=com.docker.stack.namespace=%s' % STACK).stdout.strip():
-        assert time.time() < deadline, 'stack %s left containers behind' % STACK
-        time.sleep(1)
-    shutil.rmtree(DIR, ignore_errors=True)
-    for path in (MARKER, LOGROTATE):
-        if os.path.exists(path):
-            os.unlink(path)
+    remove_stack(STACK, DIR, MARKER, LOGROTATE)
     for version in ('5.1.6', '5.1.7'):
         docker('image', 'rm', '%s:%s' % (IMAGE, version), check=False)
 
