@@ -251,7 +251,6 @@ import re
 import socket
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
-from ansible_collections.dataflux.func.plugins.module_utils._func_backup import backup_zone, check_entry, scan_dir
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, file_mode, is_secret_key, read_file)
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import BUNDLE_ID_CACHE, IdCache, images_plan
@@ -495,6 +494,8 @@ def plan_run(ctx, with_config=False):
                             'to deploy %s and restore that backup (data written since the upgrade is lost).'
                             % (version, from_version, version, version))
         else:
+            from ansible_collections.dataflux.func.plugins.module_utils._func_backup import (  # only here: ~70 ms
+                backup_zone, check_entry, scan_dir)
             entries, _tmp = scan_dir(paths['upgrade_backups'], backup_zone(inst.effective_config('server')))
             for entry in entries:
                 if entry['kind'] == 'dump' and check_entry(entry)['valid'] and entry.get('version') == version:
