@@ -118,6 +118,24 @@ def test_images_plan(tmp_path):
     assert [r['action'] for r in rows] == ['none', 'missing']
     assert [r['action'] for r in fdocker.images_plan(docker, [{'ref': 'b:1'}], 'registry')] == ['pull']
 
+    class Cache(object):                 # the ids the bundle's tarballs hold
+        saved = False
+
+        def image_id(self, tar):
+            return {'/b/a.tar.gz': 'sha256:1', '/b/b.tar.gz': 'sha256:2'}[tar]
+
+        def save(self):
+            self.saved = True
+
+    cache = Cache()
+    rows = fdocker.images_plan(docker, [{'ref': 'a:1', 'tar': 'a.tar.gz'}, {'ref': 'b:1', 'tar': 'b.tar.gz'}],
+                               'bundle', '/b', cache)
+    assert [(r['action'], r.get('bundle_id')) for r in rows] == [('none', None), ('load', 'sha256:2')]
+    assert cache.saved
+    docker.images['a:1'] = 'sha256:old'          # the host has another image under that name: loaded again
+    rows = fdocker.images_plan(docker, [{'ref': 'a:1', 'tar': 'a.tar.gz'}], 'bundle', '/b', cache)
+    assert rows[0]['action'] == 'load'
+
 
 class Ctx(object):
     def __init__(self, params, installation, docker):
