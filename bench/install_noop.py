@@ -3,7 +3,7 @@ the same with --check, against two references measured in the same run:
 - the bound of issue 16: a play that runs only community.docker.docker_stack on the same stack file (a no-op
   `docker stack deploy`; jsondiff, which that module needs, is pip-installed into a private directory);
 - the floor Ansible itself imposes: a playbook with the same number of trivial tasks (ansible.builtin.command:
-  /bin/true) on the same host and interpreter.
+  /bin/true) on the same host and interpreter, like install.yml without gathering facts and with become.
 
     . scripts/env.sh && python bench/install_noop.py [--reps 3] [--keep]
 
@@ -98,16 +98,16 @@ def main():
         executed = noop[0][1]['ok'] + noop[0][1]['changed']
         skipped = noop[0][1]['skipped']
         floor_pb = os.path.join(work, 'floor.yml')
-        with open(floor_pb, 'w') as handle:
-            handle.write('- hosts: dataflux_func\n  gather_facts: true\n  tasks:\n')
-            for i in range(executed - 1):        # the gathered facts count as one task
+        with open(floor_pb, 'w') as handle:       # install.yml gathers no facts (the host step gathers its own)
+            handle.write('- hosts: dataflux_func\n  gather_facts: false\n  become: true\n  tasks:\n')
+            for i in range(executed):
                 handle.write('    - {name: "t%d", ansible.builtin.command: /bin/true, changed_when: false}\n' % i)
         floor = [playbook(floor_pb)[0] for _x in range(args.reps)]
         med_noop, med_floor = statistics.median(w for w, _x in noop), statistics.median(floor)
         print('no-op re-run of install.yml: %d reps, median %.1f s (min %.1f, max %.1f), changed=0 every time'
               % (args.reps, med_noop, min(w for w, _x1 in noop), max(w for w, _x2 in noop)))
         print('  tasks executed %d, skipped %d' % (executed, skipped))
-        print('ansible floor (same host, %d trivial tasks + facts): median %.1f s' % (executed - 1, med_floor))
+        print('ansible floor (same host, %d trivial tasks, no facts, become): median %.1f s' % (executed, med_floor))
         print('ratio no-op install / floor: %.2fx' % (med_noop / med_floor))
         med_check, med_stack = statistics.median(checks), statistics.median(w for w, _c in stack_runs)
         print('--check of the no-op: median %.1f s, changed=0 every time' % med_check)
@@ -115,6 +115,7 @@ def main():
               % (med_stack, [c for _w, c in stack_runs]))
         print('ratio no-op install / docker_stack play: %.2fx, --check / docker_stack play: %.2fx (bound 1.5x)'
               % (med_noop / med_stack, med_check / med_stack))
+        print('load average at the end: %.1f / %.1f / %.1f' % os.getloadavg())
     finally:
         if not args.keep:
             subprocess.run(['docker', 'stack', 'rm', STACK], capture_output=True, check=False)

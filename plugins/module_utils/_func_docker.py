@@ -12,9 +12,10 @@ import collections
 import json
 import os
 import subprocess
+import tarfile
 import time
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write
 from ansible_collections.dataflux.func.plugins.module_utils._func_stack import (
     task_fingerprint, image_ref, normalize_live_service, parse_replicas, short_service_name)
 
@@ -49,6 +50,99 @@ def stack_service_transport(docker, stack, host, service, what, builtin=None):
     raise FuncError('%s_HOST is %r (the built-in %s service), but stack %s has no service %s_%s. Deploy the stack, '
                     'or set %s_transport=direct with %s_host/%s_port of a reachable %s.'
                     % (what.upper(), host, what, stack, stack, service, option, option, option, what), stack=stack)
+
+
+# --- images: what the host has, what a bundle's docker save tarball holds (func_images, func_preflight) ---
+def tarball_image_id(path):
+    """The image id (sha256:...) a `docker save` tarball (plain or compressed) holds, from its manifest.json."""
+    try:
+        with tarfile.open(path, 'r:*') as tar:
+            for member in tar:
+                if member.name.lstrip('./') == 'manifest.json':
+                    manifest = json.load(tar.extractfile(member))
+                    break
+            else:
+                raise FuncError('%s holds no manifest.json: not a docker save tarball' % path)
+    except (OSError, tarfile.TarError, ValueError) as exc:
+        raise FuncError('Cannot read the image tarball %s: %s' % (path, exc))
+    config = manifest[0]['Config'].rsplit('/', 1)[-1]
+    return 'sha256:' + (config[:-5] if config.endswith('.json') else config)
+
+
+class IdCache(object):
+    """{realpath: [size, mtime_ns, id]} in a 0600 JSON file; a tarball that changed is read again."""
+
+    def __init__(self, path):
+        self.path = path
+        self.dirty = False
+        try:
+            with open(path) as handle:
+                self.data = json.load(handle)
+        except (OSError, ValueError):
+            self.data = {}
+        if not isinstance(self.data, dict):
+            self.data = {}
+
+    def image_id(self, tar):
+        real = os.path.realpath(tar)
+        try:
+            st = os.stat(real)
+        except OSError:
+            raise FuncError('The bundle has no %s' % tar)
+        key = [st.st_size, st.st_mtime_ns]
+        hit = self.data.get(real)
+        if isinstance(hit, list) and hit[:2] == key:
+            return hit[2]
+        found = tarball_image_id(real)
+        self.data[real] = key + [found]
+        self.dirty = True
+        return found
+
+    def save(self):
+        if self.dirty:
+            try:
+                atomic_write(self.path, json.dumps(self.data, sort_keys=True).encode('utf-8'), mode=0o600)
+            except (OSError, IOError):
+                pass          # a cache that cannot be written only costs time next run
+
+
+def local_ids(docker, refs):
+    """{ref: image id} of the refs present on the host (one docker call)."""
+    out = {}
+    for info in docker.inspect('image', *refs) if refs else []:
+        for tag in info.get('RepoTags') or []:
+            out[tag] = info.get('Id')
+    # refs without an explicit registry/tag resolve like docker does only when inspected one by one
+    missing = [r for r in refs if r not in out]
+    for ref in missing:
+        got = docker.inspect('image', ref)
+        if got:
+            out[ref] = got[0].get('Id')
+    return out
+
+
+BUNDLE_ID_CACHE = '/var/tmp/.dataflux-func-bundle-image-ids.json'
+
+
+def images_plan(docker, images, source, bundle_dir=None, cache=None):
+    """What func_images does for each of images [{ref, tar}]: [{ref, id, action, tar}], action V(none), V(pull)
+    (source registry, not on the host), V(load) (source bundle, the tarball's image id, in bundle_id, is not the
+    one the host has under ref) or V(missing) (source present, not on the host). cache: IdCache for bundles."""
+    have = local_ids(docker, [i['ref'] for i in images])
+    rows = []
+    for image in images:
+        row = {'ref': image['ref'], 'id': have.get(image['ref']), 'action': 'none'}
+        if source == 'bundle':
+            row['tar'] = os.path.join(bundle_dir, image['tar'])
+            want = cache.image_id(row['tar'])
+            if row['id'] != want:
+                row.update(action='load', bundle_id=want)
+        elif row['id'] is None:
+            row['action'] = 'pull' if source == 'registry' else 'missing'
+        rows.append(row)
+    if cache is not None:
+        cache.save()
+    return rows
 
 
 class DockerCLI(object):

@@ -156,6 +156,58 @@ PRESERVED_KEYS = ('SECRET', '_IS_INSTALLED', 'MYSQL_PASSWORD', 'REDIS_PASSWORD')
 LOG_LEVELS = ('ALL', 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'NONE')
 
 
+KEY_RE = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]*\Z')
+
+
+def _positive_int(key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FuncError('%s must be a positive integer, got %r' % (key, value))
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise FuncError('%s must be a positive integer, got %r' % (key, value))
+    if number < 1:
+        raise FuncError('%s must be a positive integer (1 or more), got %r' % (key, value))
+    return number
+
+
+def validate_settings(settings, warn, mem_total_mb=None, mb_per_process=200):
+    """Validate and normalise known keys. Returns the settings to write. Raises FuncError."""
+    out = {}
+    for key, value in settings.items():
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            raise FuncError('settings: invalid configuration key %r (keys are letters, digits and _)' % (key,))
+        if value is None:
+            continue
+        if key == 'LOG_LEVEL':
+            if str(value).upper() not in LOG_LEVELS or not isinstance(value, str):
+                raise FuncError('LOG_LEVEL must be one of %s, got %r' % (', '.join(LOG_LEVELS), value))
+            value = value.upper()
+        elif key == '_WORKER_CONCURRENCY':
+            value = _positive_int(key, value)
+            if mem_total_mb and value * mb_per_process > mem_total_mb:
+                warn('_WORKER_CONCURRENCY=%d: every worker container starts that many processes; at about %d MB '
+                     'each that exceeds this host\'s %d MB of memory. Consider a lower value.'
+                     % (value, mb_per_process, mem_total_mb))
+        elif key == '_WORKER_PREFETCH_MULTIPLIER':
+            value = _positive_int(key, value)
+            warn('_WORKER_PREFETCH_MULTIPLIER is written, but DataFlux Func 3.0 and later no longer use Celery '
+                 'and ignore it (tune _WORKER_CONCURRENCY instead).')
+        elif key in ('MYSQL_PORT', 'REDIS_PORT', 'WEB_PORT'):
+            value = _positive_int(key, value)
+            if value > 65535:
+                raise FuncError('%s must be a TCP port (1-65535), got %r' % (key, value))
+        elif key == 'REDIS_DATABASE':
+            if isinstance(value, bool) or not str(value).strip().isdigit():
+                raise FuncError('REDIS_DATABASE must be a non-negative integer, got %r' % (value,))
+            value = int(value)
+        elif key in ('REDIS_USE_TLS', '_IS_INSTALLED', '_DISABLE_SETUP', 'AUTO_SETUP', '_DISABLE_DB_AUTO_BACKUP'):
+            if not isinstance(value, bool):
+                raise FuncError('%s must be a boolean (true/false), got %r' % (key, value))
+        out[key] = value
+    return out
+
+
 def convert_like(default, value):
     """Convert an environment string the way DataFlux Func does: to the type of the default."""
     if isinstance(default, bool):
@@ -238,6 +290,26 @@ def check_install_dir(install_dir, marker_path=MARKER_FILE):
             % (recorded, marker_path, wanted, recorded),
             recorded_install_dir=recorded, install_dir=wanted)
     return recorded
+
+
+# The layout of the official installer (reference section 1), under the install directory (func_layout creates it).
+LAYOUT = ('', 'data', 'data/resources', 'data/resources/extra-python-packages', 'data/logs', 'data/sqldump',
+          'mysql', 'redis')
+
+
+def layout_changes(root, files=()):
+    """What func_layout would create or rewrite: the directories of LAYOUT under root that are missing, and the
+    files [(path, content bytes)] whose content differs or whose mode is not 0644 -> [(path, content or None)]."""
+    out = []
+    for rel in LAYOUT:
+        path = os.path.join(root, rel) if rel else root
+        if not os.path.isdir(path):
+            out.append((path, None))
+    for path, content in files:
+        mode_ok = os.path.exists(path) and (os.stat(path).st_mode & 0o777) == 0o644
+        if read_file(path, True) != content or not mode_ok:
+            out.append((path, content))
+    return out
 
 
 def parse_size(value):

@@ -125,7 +125,6 @@ config:
 '''
 
 import os
-import re
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -133,62 +132,11 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
     FuncError, file_mode, is_secret_key, mask_mapping)
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
-    HAS_YAML, LOG_LEVELS, YAML_IMPORT_ERROR, config_diff,
-    merge_user_config, unknown_config_keys)
+    HAS_YAML, YAML_IMPORT_ERROR, config_diff, merge_user_config, unknown_config_keys, validate_settings)
 
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
                     '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
 BUILTIN_DB_SERVICES = ('mysql', 'redis')
-KEY_RE = re.compile(r'\A[A-Za-z_][A-Za-z0-9_]*\Z')
-
-
-def _positive_int(key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise FuncError('%s must be a positive integer, got %r' % (key, value))
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise FuncError('%s must be a positive integer, got %r' % (key, value))
-    if number < 1:
-        raise FuncError('%s must be a positive integer (1 or more), got %r' % (key, value))
-    return number
-
-
-def validate_settings(settings, warn, mem_total_mb=None, mb_per_process=200):
-    """Validate and normalise known keys. Returns the settings to write. Raises FuncError."""
-    out = {}
-    for key, value in settings.items():
-        if not isinstance(key, str) or not KEY_RE.match(key):
-            raise FuncError('settings: invalid configuration key %r (keys are letters, digits and _)' % (key,))
-        if value is None:
-            continue
-        if key == 'LOG_LEVEL':
-            if str(value).upper() not in LOG_LEVELS or not isinstance(value, str):
-                raise FuncError('LOG_LEVEL must be one of %s, got %r' % (', '.join(LOG_LEVELS), value))
-            value = value.upper()
-        elif key == '_WORKER_CONCURRENCY':
-            value = _positive_int(key, value)
-            if mem_total_mb and value * mb_per_process > mem_total_mb:
-                warn('_WORKER_CONCURRENCY=%d: every worker container starts that many processes; at about %d MB '
-                     'each that exceeds this host\'s %d MB of memory. Consider a lower value.'
-                     % (value, mb_per_process, mem_total_mb))
-        elif key == '_WORKER_PREFETCH_MULTIPLIER':
-            value = _positive_int(key, value)
-            warn('_WORKER_PREFETCH_MULTIPLIER is written, but DataFlux Func 3.0 and later no longer use Celery '
-                 'and ignore it (tune _WORKER_CONCURRENCY instead).')
-        elif key in ('MYSQL_PORT', 'REDIS_PORT', 'WEB_PORT'):
-            value = _positive_int(key, value)
-            if value > 65535:
-                raise FuncError('%s must be a TCP port (1-65535), got %r' % (key, value))
-        elif key == 'REDIS_DATABASE':
-            if isinstance(value, bool) or not str(value).strip().isdigit():
-                raise FuncError('REDIS_DATABASE must be a non-negative integer, got %r' % (value,))
-            value = int(value)
-        elif key in ('REDIS_USE_TLS', '_IS_INSTALLED', '_DISABLE_SETUP', 'AUTO_SETUP', '_DISABLE_DB_AUTO_BACKUP'):
-            if not isinstance(value, bool):
-                raise FuncError('%s must be a boolean (true/false), got %r' % (key, value))
-        out[key] = value
-    return out
 
 
 def restart_services_for(changed_keys, stack):

@@ -22,11 +22,16 @@ options:
   images:
     description:
       - The images, each with C(ref) (name:tag) and, for O(source=bundle), C(tar) (file name in O(bundle_dir)).
+      - Instead of C(ref), C(name) names an entry of O(refs).
       - With O(source=bundle), C(ref) may be left out for the bundle's own tarballs (C(dataflux-func.tar.gz),
         C(mysql.tar.gz), C(redis.tar.gz)); it is then the name the bundle's C(image-list) gives that image.
     type: list
     elements: dict
     required: true
+  refs:
+    description: "The references C({name: ref}) of the entries of O(images) given by C(name)."
+    type: dict
+    default: {}
   source:
     description: Where missing images come from.
     type: str
@@ -80,86 +85,16 @@ commands:
   elements: str
 '''
 
-import json
-import os
-import tarfile
-
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import (
+    BUNDLE_ID_CACHE, IdCache, images_plan, local_ids)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import BUNDLE_IMAGE_TARS, read_bundle
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
 
-def tarball_image_id(path):
-    """The image id (sha256:...) a `docker save` tarball (plain or compressed) holds, from its manifest.json."""
-    try:
-        with tarfile.open(path, 'r:*') as tar:
-            for member in tar:
-                if member.name.lstrip('./') == 'manifest.json':
-                    manifest = json.load(tar.extractfile(member))
-                    break
-            else:
-                raise FuncError('%s holds no manifest.json: not a docker save tarball' % path)
-    except (OSError, tarfile.TarError, ValueError) as exc:
-        raise FuncError('Cannot read the image tarball %s: %s' % (path, exc))
-    config = manifest[0]['Config'].rsplit('/', 1)[-1]
-    return 'sha256:' + (config[:-5] if config.endswith('.json') else config)
-
-
-class IdCache(object):
-    """{realpath: [size, mtime_ns, id]} in a 0600 JSON file; a tarball that changed is read again."""
-
-    def __init__(self, path):
-        self.path = path
-        self.dirty = False
-        try:
-            with open(path) as handle:
-                self.data = json.load(handle)
-        except (OSError, ValueError):
-            self.data = {}
-        if not isinstance(self.data, dict):
-            self.data = {}
-
-    def image_id(self, tar):
-        real = os.path.realpath(tar)
-        try:
-            st = os.stat(real)
-        except OSError:
-            raise FuncError('The bundle has no %s' % tar)
-        key = [st.st_size, st.st_mtime_ns]
-        hit = self.data.get(real)
-        if isinstance(hit, list) and hit[:2] == key:
-            return hit[2]
-        found = tarball_image_id(real)
-        self.data[real] = key + [found]
-        self.dirty = True
-        return found
-
-    def save(self):
-        if self.dirty:
-            try:
-                atomic_write(self.path, json.dumps(self.data, sort_keys=True).encode('utf-8'), mode=0o600)
-            except (OSError, IOError):
-                pass          # a cache that cannot be written only costs time next run
-
-
-def local_ids(docker, refs):
-    """{ref: image id} of the refs present on the host (one docker call)."""
-    out = {}
-    for info in docker.inspect('image', *refs) if refs else []:
-        for tag in info.get('RepoTags') or []:
-            out[tag] = info.get('Id')
-    # refs without an explicit registry/tag resolve like docker does only when inspected one by one
-    missing = [r for r in refs if r not in out]
-    for ref in missing:
-        got = docker.inspect('image', ref)
-        if got:
-            out[ref] = got[0].get('Id')
-    return out
-
-
 def run(ctx):
     params = ctx.params
-    images = [dict(i) for i in params['images']]
+    images = [dict(i, ref=i.get('ref') or params['refs'].get(i.get('name'))) for i in params['images']]
     if params['source'] == 'bundle' and any(not i.get('ref') for i in images):
         listing, _version = read_bundle(params['bundle_dir'])
         by_tar = {tar: listing.get(key) for key, tar in BUNDLE_IMAGE_TARS.items()}
@@ -173,36 +108,24 @@ def run(ctx):
     if params['source'] == 'bundle' and not params['bundle_dir']:
         raise FuncError('source=bundle needs bundle_dir. Nothing was changed.')
     docker = ctx.docker
-    refs = [i['ref'] for i in images]
-    have = local_ids(docker, refs)
     cache = IdCache(params['cache_file']) if params['source'] == 'bundle' else None
-    rows, changed = [], False
-    for image in images:
-        ref = image['ref']
-        row = {'ref': ref, 'id': have.get(ref), 'action': 'none'}
-        if params['source'] == 'present':
-            if row['id'] is None:
-                raise FuncError('Image %s is not present on this host. Load or pull it first, or use '
-                                'func_image_source=registry or bundle.' % ref, ref=ref)
-        elif params['source'] == 'registry':
-            if row['id'] is None:
-                row['action'] = 'pull' if ctx.check_mode else 'pulled'
-                if not ctx.check_mode:
-                    docker.run('pull', ref, timeout=3600)
+    rows = images_plan(docker, images, params['source'], params['bundle_dir'], cache)
+    for row in rows:
+        if row['action'] == 'missing':
+            raise FuncError('Image %s is not present on this host. Load or pull it first, or use '
+                            'func_image_source=registry or bundle.' % row['ref'], ref=row['ref'])
+    changed = any(row['action'] != 'none' for row in rows)
+    for row in rows:
+        tar = row.pop('tar', None)
+        if row['action'] == 'none' or ctx.check_mode:
+            continue
+        if row['action'] == 'pull':
+            docker.run('pull', row['ref'], timeout=3600)
         else:
-            tar = os.path.join(params['bundle_dir'], image['tar'])
-            want = cache.image_id(tar)
-            if row['id'] != want:
-                row['action'] = 'load' if ctx.check_mode else 'loaded'
-                row['bundle_id'] = want
-                if not ctx.check_mode:
-                    docker.run('load', '--input', tar, timeout=3600)
-        changed = changed or row['action'] != 'none'
-        rows.append(row)
-    if cache is not None:
-        cache.save()
+            docker.run('load', '--input', tar, timeout=3600)
+        row['action'] += 'ed'
     if changed and not ctx.check_mode:
-        after = local_ids(docker, refs)
+        after = local_ids(docker, [row['ref'] for row in rows])
         for row in rows:
             row['id'] = after.get(row['ref'])
             if row['id'] is None:
@@ -214,9 +137,10 @@ def run(ctx):
 def main():
     FuncModule(dict(
         images=dict(type='list', elements='dict', required=True),
+        refs=dict(type='dict', default={}),
         source=dict(type='str', default='present', choices=['present', 'registry', 'bundle']),
         bundle_dir=dict(type='path'),
-        cache_file=dict(type='path', default='/var/tmp/.dataflux-func-bundle-image-ids.json'),
+        cache_file=dict(type='path', default=BUNDLE_ID_CACHE),
     ), install=False, docker=True).run(run)
 
 

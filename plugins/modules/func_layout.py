@@ -54,40 +54,33 @@ created:
 import os
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import atomic_write, read_file
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import layout_changes
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
-
-LAYOUT = ('', 'data', 'data/resources', 'data/resources/extra-python-packages', 'data/logs', 'data/sqldump',
-          'mysql', 'redis')
 
 
 def run(ctx):
     params = ctx.params
     root = ctx.installation.install_dir
-    created = []
-    for rel in LAYOUT:
-        path = os.path.join(root, rel) if rel else root
-        if not os.path.isdir(path):
-            created.append(path)
-            if not ctx.check_mode:
-                os.makedirs(path)
-                os.chmod(path, 0o755)
     files = []
     if params['example_src']:
-        files.append((os.path.join(root, 'docker-stack.example.yaml'), read_file(params['example_src'], True)))
+        example = read_file(params['example_src'], True)
+        if example is None:
+            ctx.module.fail_json(msg='Cannot read %s' % params['example_src'])
+        files.append((os.path.join(root, 'docker-stack.example.yaml'), example))
     if params['logrotate_file']:
         files.append((params['logrotate_file'], (params['logrotate_content'] or '').encode('utf-8')))
-    for path, content in files:
-        if content is None:
-            ctx.module.fail_json(msg='Cannot read %s' % params['example_src'])
-        mode_ok = os.path.exists(path) and (os.stat(path).st_mode & 0o777) == 0o644
-        if read_file(path, True) != content or not mode_ok:
-            created.append(path)
-            if not ctx.check_mode:
-                parent = os.path.dirname(path)
-                if not os.path.isdir(parent):
-                    os.makedirs(parent)
-                atomic_write(path, content, mode=0o644)
-    return dict(changed=bool(created), created=created)
+    changes = layout_changes(root, files)
+    if not ctx.check_mode:
+        for path, content in changes:
+            if content is None:
+                os.makedirs(path)
+                os.chmod(path, 0o755)
+                continue
+            parent = os.path.dirname(path)
+            if not os.path.isdir(parent):
+                os.makedirs(parent)
+            atomic_write(path, content, mode=0o644)
+    return dict(changed=bool(changes), created=[path for path, _content in changes])
 
 
 def main():

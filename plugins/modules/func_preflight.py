@@ -102,6 +102,65 @@ options:
     description: Fail with every problem found (nothing has changed then).
     type: bool
     default: true
+  desired:
+    description:
+      - The state a converge would leave, for the converged check (the install role's fast path). With it the
+        module answers RV(converged) and RV(not_converged) as well, and neither fails nor raises for problems or
+        for a host that is not ready (no Docker, no swarm, no PyYAML); those are reasons not to be converged,
+        which the full run then handles or reports.
+      - Converged means all of this holds - Docker answers as a swarm manager, the mode is V(converge) and there
+        is no problem, the marker file, the layout and the logrotate file are there, C(user-config.yaml) (0600)
+        holds the kept values and the settings, C(docker-stack.yaml) (0600) is byte for byte the one the role
+        renders (an adopted one already names the image), the images are present (a bundle's are the ones its
+        tarballs hold), the running services equal the stack file and run all their tasks, the server answers
+        with the version, and no run holds the install lock.
+    type: dict
+    suboptions:
+      stack_file:
+        description:
+          - C(docker-stack.yaml) as the role renders it, with the values only the host knows replaced by the
+            tokens of O(desired.placeholders).
+        type: str
+      placeholders:
+        description:
+          - "C({name: token}): each C(token), written as a JSON string in O(desired.stack_file), is replaced by
+            the value of C(name) here, also as a JSON string - C(mysql_password) and C(mysql_database) (from
+            C(user-config.yaml)), C(image_func), C(image_mysql) and C(image_redis) (the images this run deploys)."
+        type: dict
+        default: {}
+      config_settings:
+        description: Values C(user-config.yaml) must hold (as func_config would write them; null - keep).
+        type: dict
+        default: {}
+      config_generated:
+        description: Keys C(user-config.yaml) must hold with a value (the role generates them when missing).
+        type: list
+        elements: str
+        default: []
+      config_kept:
+        description: Keys C(user-config.yaml) must hold (the role writes their default when missing).
+        type: list
+        elements: str
+        default: []
+      images:
+        description: The images of the stack - C(name) (V(func), V(mysql) or V(redis)) and C(tar) (the tarball
+          in a bundle).
+        type: list
+        elements: dict
+        default: []
+      example_src:
+        description: The bundle's C(docker-stack.example.yaml) (as func_layout copies it).
+        type: path
+      logrotate_file:
+        description: The logrotate file (as func_layout writes it).
+        type: path
+      logrotate_content:
+        description: The content of O(desired.logrotate_file).
+        type: str
+      api_host:
+        description: Where the server answers (with O(port)).
+        type: str
+        default: 127.0.0.1
 attributes:
   check_mode:
     support: full
@@ -174,19 +233,33 @@ problems:
   returned: always
   type: list
   elements: str
+converged:
+  description: Whether a converge would change nothing (see O(desired)).
+  returned: when O(desired) is given
+  type: bool
+not_converged:
+  description: Why not (the first few reasons; empty when converged).
+  returned: when O(desired) is given
+  type: list
+  elements: str
 '''
 
+import json
 import os
 import platform
 import re
 import socket
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
-from ansible_collections.dataflux.func.plugins.module_utils._func_backup import backup_zone, check_entry, scan_dir
-from ansible_collections.dataflux.func.plugins.module_utils._func_common import read_file
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
+    FuncError, file_mode, is_secret_key, read_file)
+from ansible_collections.dataflux.func.plugins.module_utils._func_docker import BUNDLE_ID_CACHE, IdCache, images_plan
+from ansible_collections.dataflux.func.plugins.module_utils._func_http import base_url, probe
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
-    load_yaml_file, read_bundle, read_marker)
+    layout_changes, load_yaml_file, merge_user_config, read_bundle, read_marker, validate_settings, yaml)
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
+from ansible_collections.dataflux.func.plugins.module_utils._func_stack import (
+    normalize_compose_stack, plan_changes, stack_plan)
 
 _NUM = re.compile(r'^\d+(\.\d+)+')
 _ARCH = {'amd64': 'x86_64', 'arm64': 'aarch64'}
@@ -220,7 +293,117 @@ def port_in_use(port):
         sock.close()
 
 
+def fill_placeholders(text, placeholders, values):
+    """text with each JSON string of a token of placeholders {name: token} replaced by the JSON string of
+    values[name]; None when a value is missing (nothing can be compared then)."""
+    for name, token in sorted((placeholders or {}).items()):
+        if json.dumps(token) not in text:
+            continue
+        if values.get(name) in (None, ''):
+            return None
+        text = text.replace(json.dumps(token), json.dumps(values[name]))
+    return text
+
+
+def config_reasons(config, mode, desired):
+    """Why user-config.yaml (config, mode) is not what the role would leave: [] when it is."""
+    if config is None:
+        return ['user-config.yaml is missing']
+    out = []
+    if mode != 0o600:
+        out.append('user-config.yaml is not 0600')
+    out.extend('user-config.yaml has no %s' % key for key in desired['config_generated']
+               if config.get(key) in (None, ''))
+    out.extend('user-config.yaml has no %s' % key for key in desired['config_kept'] if key not in config)
+    try:
+        settings = validate_settings(desired['config_settings'] or {}, lambda _msg: None)
+    except FuncError as exc:
+        return out + [exc.msg]
+    changed = merge_user_config(config, settings)[1]
+    if changed:
+        out.append('user-config.yaml differs in %s' % ', '.join(sorted(changed)))
+    return out
+
+
+def converged_reasons(ctx, plan, config):
+    """Why a converge would change something on this host ([] when it would not): see the desired option."""
+    p, desired, inst, docker = ctx.params, ctx.params['desired'], ctx.installation, ctx.docker
+    paths = plan['paths']
+    out = list(plan['problems'])
+    if plan['mode'] != 'converge':
+        out.append('mode %s' % plan['mode'])
+    if not os.path.exists(p['marker_file']):
+        out.append('no marker file %s' % p['marker_file'])
+    if os.path.isdir(paths['lock_path']):
+        out.append('the install lock %s is held' % paths['lock_path'])
+    if out:
+        return out                      # the rest is only worth asking about an installation in place
+    out.extend(config_reasons(config, file_mode(paths['config_file']), desired))
+
+    stack_text = read_file(paths['stack_file'])
+    if plan['stack']['adopt']:
+        want = stack_text if plan['stack']['current_image'] in ('', plan['images']['func']) else None
+    else:
+        values = dict(mysql_password=str((config or {}).get('MYSQL_PASSWORD') or ''),
+                      mysql_database=(config or {}).get('MYSQL_DATABASE', 'dataflux_func'),
+                      **dict(('image_%s' % k, v) for k, v in plan['images'].items()))
+        want = fill_placeholders(desired['stack_file'] or '', desired['placeholders'], values)
+    if stack_text is None or want != stack_text:
+        out.append('docker-stack.yaml differs from the one this run writes')
+    elif file_mode(paths['stack_file']) != 0o600:
+        out.append('docker-stack.yaml is not 0600')
+
+    bundle = p['image_source'] == 'bundle'
+    images = [{'ref': plan['images'][i['name']], 'tar': i.get('tar')} for i in desired['images']]
+    rows = images_plan(docker, images, p['image_source'], p['bundle_dir'], IdCache(BUNDLE_ID_CACHE) if bundle else None)
+    out.extend('image %s: %s' % (row['ref'], row['action']) for row in rows if row['action'] != 'none')
+
+    files = []
+    if desired['example_src']:
+        example = read_file(desired['example_src'], True)
+        files.append((os.path.join(inst.install_dir, 'docker-stack.example.yaml'), example))
+    if desired['logrotate_file']:
+        files.append((desired['logrotate_file'], (desired['logrotate_content'] or '').encode('utf-8')))
+    out.extend('%s is missing or differs' % path for path, _c in layout_changes(inst.install_dir, files))
+    if out:
+        return out
+
+    # the services: what func_stack state=present would deploy, and every task running
+    data = yaml.safe_load(stack_text) or {}
+    live, _raw = docker.live_stack(inst.stack_name)
+    changes = plan_changes(stack_plan(normalize_compose_stack(data, inst.stack_name, inst.install_dir), live))
+    out.extend('service %s: %s %s' % (c['service'], c['action'], ', '.join(c['fields'])) for c in changes)
+    out.extend('service %s runs %s of %s tasks' % (row['short_name'], row['running'], row['desired'])
+               for row in docker.stack_status(inst.stack_name) if row['running'] != row['desired'])
+    if out:
+        return out
+    health = probe(base_url(desired['api_host'], p['port']))
+    if not health['ping'] or health['version'] != plan['version']:
+        out.append('the server answers %s, version %s' % ('pong' if health['ping'] else 'no pong', health['version']))
+    return out
+
+
 def run(ctx):
+    if ctx.params['desired'] is None:
+        return plan_run(ctx)
+    for key, value in (ctx.params['desired']['config_settings'] or {}).items():
+        if is_secret_key(key) and isinstance(value, (str, int)) and not isinstance(value, bool):
+            ctx.add_secret(value)
+    try:
+        plan = plan_run(ctx, with_config=True)
+        config = plan.pop('_config')
+        reasons = converged_reasons(ctx, plan, config)
+    except FuncError as exc:
+        return dict(changed=False, converged=False, not_converged=[exc.msg])
+    except Exception as exc:  # pylint: disable=broad-except  # the full run reads again and reports it
+        return dict(changed=False, converged=False, not_converged=['the check could not read everything: %s' % exc])
+    plan.pop('failed', None)
+    plan.pop('msg', None)
+    plan.update(converged=not reasons, not_converged=reasons[:10])
+    return plan
+
+
+def plan_run(ctx, with_config=False):
     p = ctx.params
     inst = ctx.installation
     problems = []
@@ -243,7 +426,8 @@ def run(ctx):
                         % (recorded, p['marker_file'], install_dir, recorded, p['marker_file']))
 
     # what is there already (no secret leaves the module)
-    config = load_yaml_file(paths['config_file'], what='DataFlux Func configuration') or {}
+    raw_config = load_yaml_file(paths['config_file'], what='DataFlux Func configuration')
+    config = raw_config or {}
     stack_text = read_file(paths['stack_file'])
     stack = load_yaml_file(paths['stack_file'], what='docker stack file') or {} if stack_text is not None else {}
     services = stack.get('services') or {}
@@ -299,6 +483,8 @@ def run(ctx):
                             'to deploy %s and restore that backup (data written since the upgrade is lost).'
                             % (version, from_version, version, version))
         else:
+            from ansible_collections.dataflux.func.plugins.module_utils._func_backup import (  # only here: ~70 ms
+                backup_zone, check_entry, scan_dir)
             entries, _tmp = scan_dir(paths['upgrade_backups'], backup_zone(inst.effective_config('server')))
             for entry in entries:
                 if entry['kind'] == 'dump' and check_entry(entry)['valid'] and entry.get('version') == version:
@@ -334,6 +520,8 @@ def run(ctx):
                   from_version=from_version, downgrade=downgrade, install_dir_exists=exists, free_gb=free,
                   architecture={'host': arch, 'bundle': bundle.get('IMAGE_ARCH', '')},
                   recorded_install_dir=recorded, problems=problems)
+    if with_config:
+        result['_config'] = raw_config
     if problems and p['fail_on_problems']:
         result['failed'] = True
         result['msg'] = 'Refused before any change: ' + ' '.join(problems) + ' Nothing was changed.'
@@ -362,6 +550,18 @@ def main():
         supported_architectures=dict(type='list', elements='str', default=['x86_64', 'aarch64']),
         swarm_pending=dict(type='bool', default=False),
         fail_on_problems=dict(type='bool', default=True),
+        desired=dict(type='dict', options=dict(
+            stack_file=dict(type='str', no_log=True),
+            placeholders=dict(type='dict', default={}, no_log=False),
+            config_settings=dict(type='dict', default={}),
+            config_generated=dict(type='list', elements='str', default=[]),
+            config_kept=dict(type='list', elements='str', default=[]),
+            images=dict(type='list', elements='dict', default=[]),
+            example_src=dict(type='path'),
+            logrotate_file=dict(type='path'),
+            logrotate_content=dict(type='str'),
+            api_host=dict(type='str', default='127.0.0.1'),
+        )),
     )).run(run)
 
 

@@ -5,13 +5,11 @@ they were), and its --diff of the stack shows the change with the secrets masked
 import hashlib
 import json
 import os
-import shutil
-import time
 
 import pytest
 
 from tests.lib.ansible_runner import REPO, run_playbook
-from tests.lib.funcenv import docker
+from tests.lib.funcenv import docker, remove_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,16 +30,8 @@ BASE = {
 
 
 def cleanup():
-    docker('stack', 'rm', STACK, check=False)
-    deadline = time.time() + 180
-    while docker('ps', '-aq', '--filter', 'label=com.docker.stack.namespace=%s' % STACK).stdout.strip():
-        assert time.time() < deadline, 'stack %s left containers behind' % STACK
-        time.sleep(1)
+    remove_stack(STACK, DIR, MARKER, LOGROTATE)
     docker('network', 'rm', '%s_default' % STACK, check=False)
-    shutil.rmtree(DIR, ignore_errors=True)
-    for path in (MARKER, LOGROTATE):
-        if os.path.exists(path):
-            os.unlink(path)
 
 
 @pytest.fixture(scope='module')

@@ -60,6 +60,18 @@ def docker(*args, input=None, check=True, timeout=120):
     return proc
 
 
+def remove_stack(stack, *paths, timeout=180):
+    """Remove a test's stack, wait until its containers are gone, then remove paths (files or directories)."""
+    docker('stack', 'rm', stack, check=False)
+    wait_for(lambda: not docker('ps', '-aq', '--filter', 'label=com.docker.stack.namespace=%s' % stack).stdout.strip(),
+             timeout, what='the containers of stack %s to go' % stack)
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+
 def wait_for(predicate, timeout, interval=1.0, what='condition'):
     deadline = time.time() + timeout
     last = None
