@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import APP_NAME, to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, atomic_write, mask_mapping, read_file)
 
@@ -34,7 +34,7 @@ ENV_PREFIX = 'DFF_'
 
 # The subset of the image's config.yaml defaults that operations depend on (DataFlux Func 5.1.7).
 CONFIG_DEFAULTS = {
-    'APP_NAME': 'DataFluxFunc',
+    'APP_NAME': APP_NAME,
     'MODE': 'prod',
     'SECRET': 'your_secret',
     'LOG_LEVEL': 'WARNING',
