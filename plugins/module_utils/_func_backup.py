@@ -14,7 +14,7 @@ import re
 import time
 import zlib
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import read_system_settings
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import SYSTEM_SETTING_TABLE, read_system_settings
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, atomic_write, fsync_dir, sha256_file, zone)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
@@ -25,7 +25,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_sqldump import
 
 PREFIX = 'dataflux-func-sqldump-'
 # Tables every DataFlux Func database has (since 1.x): a source without them is not a DataFlux Func dump.
-REQUIRED_TABLES = ('wat_main_system_setting', 'wat_main_user', 'biz_main_script', 'biz_main_func')
+REQUIRED_TABLES = (SYSTEM_SETTING_TABLE, 'wat_main_user', 'biz_main_script', 'biz_main_func')
 CHUNK = 1024 * 1024
 NAME_RE = re.compile(r'^dataflux-func-sqldump-(\d{8})-(\d{6})\.(sql|sql\.gz|sql\.zst|zip)$')
 TMP_RE = re.compile(r'^\.dataflux-func-sqldump-.*\.tmp$')

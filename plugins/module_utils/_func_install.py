@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import to_boolean
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import APP_NAME, to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
     FuncError, atomic_write, mask_mapping, read_file)
 
@@ -34,7 +34,7 @@ ENV_PREFIX = 'DFF_'
 
 # The subset of the image's config.yaml defaults that operations depend on (DataFlux Func 5.1.7).
 CONFIG_DEFAULTS = {
-    'APP_NAME': 'DataFluxFunc',
+    'APP_NAME': APP_NAME,
     'MODE': 'prod',
     'SECRET': 'your_secret',
     'LOG_LEVEL': 'WARNING',
@@ -444,6 +444,11 @@ BUNDLE_IMAGE_TARS = {'DATAFLUX_FUNC_IMAGE': 'dataflux-func.tar.gz', 'MYSQL_IMAGE
 _BUNDLE_LIST_LINE = re.compile(r'''(?m)^\s*(?:export\s+)?([A-Z_]+)=["']?([^"'\s]*)''')
 
 
+def parse_bundle_list(text):
+    """The KEY=value lines of a bundle's image-list (shell syntax, optional export and quotes) as a dict."""
+    return dict(_BUNDLE_LIST_LINE.findall(text or ''))
+
+
 def read_bundle(bundle_dir):
     """(image-list as a dict, version) of a portable bundle; FuncError when either file is missing."""
     listing = read_file(os.path.join(bundle_dir or '', 'image-list'))
@@ -451,7 +456,7 @@ def read_bundle(bundle_dir):
     if listing is None or version is None:
         raise FuncError('%s is not a portable bundle of DataFlux Func (image-list and version are needed). '
                         'Nothing was changed.' % bundle_dir, bundle_dir=bundle_dir)
-    return dict(_BUNDLE_LIST_LINE.findall(listing)), version.strip()
+    return parse_bundle_list(listing), version.strip()
 
 
 def load_yaml_file(path, required=False, what='YAML file'):

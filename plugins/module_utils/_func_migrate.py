@@ -17,7 +17,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
     CLIENT_NAMES, MySQLClient, NoClientError, client_image, find_binary, quote)
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient, RedisReplyError
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import dump_yaml
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import read_system_settings
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import SYSTEM_SETTING_TABLE, read_system_settings
 
 try:
     import yaml
@@ -180,7 +180,7 @@ def check_mysql(params, problems, notes, source_func_id=None, in_use=False, dock
         facts['database_state'] = 'empty'
         return facts
     func_id = None
-    if 'wat_main_system_setting' in tables:
+    if SYSTEM_SETTING_TABLE in tables:
         try:
             func_id = read_system_settings(client, database=db)['func_id']
         except FuncError:

@@ -111,7 +111,8 @@ database_created:
   type: bool
 '''
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import read_system_settings, to_boolean
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
+    app_name as product_app_name, read_system_settings, to_boolean)
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_migrate import (
@@ -175,7 +176,7 @@ def run(ctx):
                             % (p['mysql_database'], config.get('MYSQL_DATABASE'), config.get('MYSQL_DATABASE')))
         source.update(source_facts(ctx, problems))
     result['source'] = source
-    app_name = str(config.get('APP_NAME') or 'DataFluxFunc')
+    app_name = product_app_name(config)
     result['mysql'] = check_mysql(p, problems, notes, source.get('func_id'), in_use=switched, docker=docker)
     result['redis'] = check_redis(p, problems, notes, warnings, p['redis_min_maxmemory'], app_name,
                                   migrated=switched)

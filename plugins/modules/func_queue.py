@@ -213,7 +213,7 @@ def select_queues(app_name, specs, include_delayed, count=QUEUE_COUNT):
             indexes = [_index(text, original, count)]
         else:
             name = text[len(prefix):] if text.startswith(prefix) else text
-            match = re.match(r'^(workerQueue|delayQueue)@(.+)$', name)
+            match = re.match(r'^(%s|%s)@(.+)$' % (WORK, DELAY), name)
             if not match:
                 raise FuncError('Unknown queue %r. Use a queue index 0-%d, "all", or a queue name workerQueue@N / '
                                 'delayQueue@N (N = 0-%d), optionally as the full key %sworkerQueue@N.'

@@ -91,8 +91,10 @@ options:
   server_ready_url:
     description:
       - With O(server_first), the URL (on the managed host) that must answer HTTP 200 before the workers and
-        beat are deployed, for example C(http://127.0.0.1:8088/api/v1/do/ping). The server answers it after its
-        database upgrade. Polled once a second within O(timeout).
+        beat are deployed. The server answers it after its database upgrade. Polled once a second within
+        O(timeout).
+      - A URL without a path, for example C(http://127.0.0.1:8088), means the server's ping path there
+        (C(/api/v1/do/ping)).
     type: str
   resolve_image:
     description:
@@ -241,7 +243,12 @@ import os
 import tempfile
 import time
 
+try:
+    from urllib.parse import urlparse
+except ImportError:  # pragma: no cover - Python 2 is not supported on managed hosts
+    from urlparse import urlparse
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import PING_PATH
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_http import wait_http_200
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
@@ -334,6 +341,8 @@ class StackRunner(object):
             os.unlink(tmp)
         self.wait_converged([s for s in sorted(desired) if s not in held])
         url = self.params['server_ready_url']
+        if url and urlparse(url).path in ('', '/'):
+            url = url.rstrip('/') + PING_PATH
         if url and self.params['wait']:
             took = wait_http_200(url, self.remaining())
             if took is None:
