@@ -68,6 +68,19 @@ def redact_text(text, secrets):
     return text
 
 
+_TEXT_KEY_LINE_RE = re.compile(r'''^([ \t]*(?:-[ \t]+)?["']?([A-Za-z0-9_.-]+)["']?[ \t]*[:=][ \t]*)(\S.*)$''',
+                               re.MULTILINE)
+
+
+def mask_secret_lines(text, secrets=()):
+    """A YAML / env text (a stack file) for a diff: the value of every line whose key is secret (``KEY: value``,
+    ``- KEY=value``) replaced by MASK, and every known secret redacted wherever else it appears."""
+    if not text:
+        return text
+    text = _TEXT_KEY_LINE_RE.sub(lambda m: m.group(1) + MASK if is_secret_key(m.group(2)) else m.group(0), text)
+    return redact_text(text, secrets)
+
+
 def read_file(path, binary=False):
     """The content of a file (bytes with binary), None when it cannot be read."""
     try:

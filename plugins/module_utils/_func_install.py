@@ -9,9 +9,12 @@ image defaults -> data/user-config.yaml -> DFF_ environment of the service.
 """
 
 
+import json
 import os
+import random
 import re
 import shlex
+import string
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_app import APP_NAME, to_boolean
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import (
@@ -574,3 +577,49 @@ def config_diff(before, after, path):
         'before': dump_user_config(mask_mapping(before or {})) if before is not None else '',
         'after': dump_user_config(mask_mapping(after or {})),
     }
+
+
+# Secrets of a first install, drawn on the host (func_config generate): 32 characters from 62, about 190 bits (the
+# official installer draws SECRET from 32768 values).
+SECRET_CHARS = string.ascii_letters + string.digits
+SECRET_LENGTH = 32
+
+
+def generate_secret(length=SECRET_LENGTH):
+    rng = random.SystemRandom()
+    return ''.join(rng.choice(SECRET_CHARS) for _i in range(length))
+
+
+def completed_settings(current, generate=(), defaults=()):
+    """The settings that complete user-config.yaml (current, None when missing): a fresh secret for each key of
+    generate it lacks or has empty, DataFlux Func's default (CONFIG_DEFAULTS) for each key of defaults it lacks.
+    Existing values are never changed."""
+    current = current or {}
+    unknown = [key for key in defaults if key not in CONFIG_DEFAULTS]
+    if unknown:
+        raise FuncError('defaults: DataFlux Func has no default for %s. Nothing was changed.' % ', '.join(unknown))
+    out = dict((key, generate_secret()) for key in generate if current.get(key) in (None, ''))
+    out.update((key, CONFIG_DEFAULTS[key]) for key in defaults if key not in current and key not in out)
+    return out
+
+
+# The install role's docker-stack.yaml is rendered on the controller with tokens for what only the host knows: the
+# built-in MySQL's password and database (user-config.yaml) and, in the converged check, the images. The modules
+# fill them in on the host (func_stack_file, func_preflight), so no secret of the host travels to the controller.
+def placeholder_values(config):
+    """The stack file's host values from user-config.yaml (config): mysql_password, mysql_database."""
+    config = config or {}
+    return {'mysql_password': str(config.get('MYSQL_PASSWORD') or ''),
+            'mysql_database': config.get('MYSQL_DATABASE', CONFIG_DEFAULTS['MYSQL_DATABASE'])}
+
+
+def fill_placeholders(text, placeholders, values):
+    """text with each JSON string of a token of placeholders {name: token} replaced by the JSON string of
+    values[name]; None when a value is missing (nothing can be compared then)."""
+    for name, token in sorted((placeholders or {}).items()):
+        if json.dumps(token) not in text:
+            continue
+        if values.get(name) in (None, ''):
+            return None
+        text = text.replace(json.dumps(token), json.dumps(values[name]))
+    return text

@@ -36,6 +36,22 @@ options:
       - Keys to set, with their values. A value of V(null) leaves the key as it is.
     type: dict
     default: {}
+  generate:
+    description:
+      - Keys that get a strong random value when the file lacks them or has them empty - 32 characters from letters
+        and digits, drawn on the managed host. An existing value is never changed, and the drawn values are never
+        returned (the diff and RV(config) show them masked).
+      - For a first install's C(SECRET) and built-in MySQL password. A key cannot be both here and in O(settings).
+    type: list
+    elements: str
+    default: []
+  defaults:
+    description:
+      - Keys written with DataFlux Func's own default (from its C(config.yaml)) when the file lacks them, such as
+        C(MYSQL_DATABASE); an existing value is kept.
+    type: list
+    elements: str
+    default: []
   remove:
     description:
       - Keys to delete from the file. C(SECRET), C(_IS_INSTALLED) and the database passwords cannot be removed.
@@ -90,6 +106,13 @@ EXAMPLES = r'''
       _WORKER_CONCURRENCY: 10
   register: cfg
 
+- name: A first install's configuration, its secrets drawn on the host (kept on every later run)
+  dataflux.func.func_config:
+    create: true
+    generate: [SECRET, MYSQL_PASSWORD]
+    defaults: [MYSQL_DATABASE, REDIS_PASSWORD]
+  no_log: true
+
 - name: Restart what the change affects, keeping the server answering
   dataflux.func.func_stack:
     state: restarted
@@ -132,7 +155,8 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
     FuncError, file_mode, is_secret_key, mask_mapping)
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
-    HAS_YAML, YAML_IMPORT_ERROR, config_diff, merge_user_config, unknown_config_keys, validate_settings)
+    HAS_YAML, YAML_IMPORT_ERROR, completed_settings, config_diff, merge_user_config, unknown_config_keys,
+    validate_settings)
 
 WORKER_ONLY_KEYS = ('_WORKER_CONCURRENCY', '_WORKER_PREFETCH_MULTIPLIER', '_WORKER_QUEUE_COUNT',
                     '_WORKER_FETCH_TASK_TIMEOUT', '_WORKER_PROCESS_CONSUME_LIMIT')
@@ -165,6 +189,8 @@ def main():
     ctx = FuncModule(dict(
         install_dir=dict(type='path'),
         settings=dict(type='dict', default={}),
+        generate=dict(type='list', elements='str', default=[]),
+        defaults=dict(type='list', elements='str', default=[]),
         remove=dict(type='list', elements='str', default=[]),
         create=dict(type='bool', default=False),
         allow_identity_change=dict(type='bool', default=False),
@@ -195,6 +221,13 @@ def run(ctx):
             raise FuncError('Directory %s does not exist' % os.path.dirname(path))
     settings = validate_settings(params['settings'] or {}, ctx.module.warn, mem_total_mb(),
                                  params['memory_per_worker_process_mb'])
+    both = sorted(key for key in params['generate'] if settings.get(key) is not None)
+    if both:
+        raise FuncError('%s: a key is either generated or given in settings, not both. Nothing was changed.'
+                        % ', '.join(both))
+    completed = completed_settings(current, params['generate'], params['defaults'])
+    ctx.add_secret(*[completed[key] for key in params['generate'] if key in completed])
+    settings.update(completed)
     # _WORKER_PREFETCH_MULTIPLIER: the guide's Celery-era key, written with a warning (validate_settings)
     unknown = unknown_config_keys(list(settings), known_also=list(current or {}) + ['_WORKER_PREFETCH_MULTIPLIER'])
     if unknown and not params['allow_unknown_keys']:

@@ -244,7 +244,6 @@ not_converged:
   elements: str
 '''
 
-import json
 import os
 import platform
 import re
@@ -256,7 +255,8 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import BUNDLE_ID_CACHE, IdCache, images_plan
 from ansible_collections.dataflux.func.plugins.module_utils._func_http import base_url, probe
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
-    layout_changes, load_yaml_file, merge_user_config, read_bundle, read_marker, validate_settings, yaml)
+    fill_placeholders, layout_changes, load_yaml_file, merge_user_config, placeholder_values, read_bundle, read_marker,
+    validate_settings, yaml)
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_stack import (
     normalize_compose_stack, plan_changes, stack_plan)
@@ -291,18 +291,6 @@ def port_in_use(port):
         return sock.connect_ex(('127.0.0.1', int(port))) == 0
     finally:
         sock.close()
-
-
-def fill_placeholders(text, placeholders, values):
-    """text with each JSON string of a token of placeholders {name: token} replaced by the JSON string of
-    values[name]; None when a value is missing (nothing can be compared then)."""
-    for name, token in sorted((placeholders or {}).items()):
-        if json.dumps(token) not in text:
-            continue
-        if values.get(name) in (None, ''):
-            return None
-        text = text.replace(json.dumps(token), json.dumps(values[name]))
-    return text
 
 
 def config_reasons(config, mode, desired):
@@ -344,9 +332,7 @@ def converged_reasons(ctx, plan, config):
     if plan['stack']['adopt']:
         want = stack_text if plan['stack']['current_image'] in ('', plan['images']['func']) else None
     else:
-        values = dict(mysql_password=str((config or {}).get('MYSQL_PASSWORD') or ''),
-                      mysql_database=(config or {}).get('MYSQL_DATABASE', 'dataflux_func'),
-                      **dict(('image_%s' % k, v) for k, v in plan['images'].items()))
+        values = dict(placeholder_values(config), **dict(('image_%s' % k, v) for k, v in plan['images'].items()))
         want = fill_placeholders(desired['stack_file'] or '', desired['placeholders'], values)
     if stack_text is None or want != stack_text:
         out.append('docker-stack.yaml differs from the one this run writes')

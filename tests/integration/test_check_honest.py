@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from tests.lib.ansible_runner import REPO, run_playbook
 from tests.lib.funcenv import docker, remove_stack
@@ -88,6 +89,18 @@ def test_check_mode_predicts_every_run(clean):
     # a fresh host (no install dir): every step the real run takes is predicted
     check, real = check_then_real({}, expect_changed=True)
     assert os.path.isdir(DIR) and os.path.exists(MARKER)
+    # the secrets were drawn on the host (func_config generate) and the MySQL password filled into the stack file
+    # there (func_stack_file): neither run's output, JSON of every task included, holds them
+    with open(os.path.join(DIR, 'data', 'user-config.yaml')) as handle:
+        config = yaml.safe_load(handle)
+    secrets = [config['SECRET'], config['MYSQL_PASSWORD']]
+    assert all(len(value) == 32 for value in secrets), 'SECRET and MYSQL_PASSWORD are not 32 characters'
+    with open(os.path.join(DIR, 'docker-stack.yaml')) as handle:
+        stack = yaml.safe_load(handle)
+    assert stack['services']['mysql']['environment']['MYSQL_ROOT_PASSWORD'] == config['MYSQL_PASSWORD']
+    for value in secrets:
+        assert value not in check.stdout + check.stderr and value not in real.stdout + real.stderr
+    assert 'MYSQL_ROOT_PASSWORD: ********' in stack_diff_text(real)
 
     # a no-op re-run: nothing predicted, nothing done
     check_then_real({}, expect_changed=False)

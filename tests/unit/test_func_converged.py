@@ -42,13 +42,13 @@ IMAGES = {'func': 'dff/func:5.1.7', 'mysql': 'dff/mysql:1', 'redis': 'dff/redis:
 
 def test_fill_placeholders_replaces_json_strings_only():
     text = 'a: "@@t:mysql_password@@"\nb: @@t:mysql_password@@\n'
-    out = pre.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@'}, {'mysql_password': 'p"w'})
+    out = inst.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@'}, {'mysql_password': 'p"w'})
     assert out == 'a: "p\\"w"\nb: @@t:mysql_password@@\n'
-    assert pre.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@'}, {'mysql_password': ''}) is None
-    assert pre.fill_placeholders(text, {}, {}) == text
+    assert inst.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@'}, {'mysql_password': ''}) is None
+    assert inst.fill_placeholders(text, {}, {}) == text
     # a token the text does not use needs no value (an external MySQL: no mysql service, maybe no password)
-    assert pre.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@', 'image_mysql': '@@t:image_mysql@@'},
-                                 {'mysql_password': 'x'}) == 'a: "x"\nb: @@t:mysql_password@@\n'
+    assert inst.fill_placeholders(text, {'mysql_password': '@@t:mysql_password@@', 'image_mysql': '@@t:image_mysql@@'},
+                                  {'mysql_password': 'x'}) == 'a: "x"\nb: @@t:mysql_password@@\n'
 
 
 def desired(**extra):
@@ -161,7 +161,7 @@ class World(object):
         values = dict(mysql_password=CONFIG['MYSQL_PASSWORD'], mysql_database='dataflux_func',
                       **dict(('image_%s' % k, v) for k, v in IMAGES.items()))
         self.stack_file = os.path.join(self.root, 'docker-stack.yaml')
-        self.write(self.stack_file, pre.fill_placeholders(self.template, TOKENS, values), 0o600)
+        self.write(self.stack_file, inst.fill_placeholders(self.template, TOKENS, values), 0o600)
         import yaml
         with open(self.stack_file) as handle:
             live = normalize_compose_stack(yaml.safe_load(handle), STACK, self.root)
