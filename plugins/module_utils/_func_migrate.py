@@ -11,13 +11,13 @@ work/delayed-queue carry-over and data verification.
 
 import re
 
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import QUEUE_COUNT, carried_keys, session_key
+from ansible_collections.dataflux.func.plugins.module_utils._func_app import (
+    QUEUE_COUNT, SYSTEM_SETTING_TABLE, carried_keys, read_system_settings, session_key)
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import (
     CLIENT_NAMES, MySQLClient, NoClientError, client_image, find_binary, quote)
 from ansible_collections.dataflux.func.plugins.module_utils._func_redis import RedisClient, RedisReplyError
-from ansible_collections.dataflux.func.plugins.module_utils._func_install import dump_yaml
-from ansible_collections.dataflux.func.plugins.module_utils._func_app import SYSTEM_SETTING_TABLE, read_system_settings
+from ansible_collections.dataflux.func.plugins.module_utils._func_install import CONFIG_DEFAULTS, dump_yaml
 
 try:
     import yaml
@@ -40,12 +40,12 @@ def target_argument_spec():
         mysql_port=dict(type='int', default=3306),
         mysql_user=dict(type='str', required=True),
         mysql_password=dict(type='str', no_log=True, default=''),
-        mysql_database=dict(type='str', default='dataflux_func'),
+        mysql_database=dict(type='str', default=CONFIG_DEFAULTS['MYSQL_DATABASE']),
         mysql_connect_host=dict(type='str'),
         mysql_client_image=dict(type='str'),
         redis_host=dict(type='str', required=True),
         redis_port=dict(type='int', default=6379),
-        redis_database=dict(type='int', default=5),
+        redis_database=dict(type='int', default=CONFIG_DEFAULTS['REDIS_DATABASE']),
         redis_user=dict(type='str', default=''),
         redis_password=dict(type='str', no_log=True, default=''),
         redis_use_tls=dict(type='bool', default=False),
