@@ -98,6 +98,16 @@ class IdCache(object):
         self.dirty = True
         return found
 
+    def remember(self, tar, image_id):
+        """Record image_id as the id tar holds (the id of the image a load of tar just put under its name)."""
+        real = os.path.realpath(tar)
+        try:
+            st = os.stat(real)
+        except OSError:
+            return
+        self.data[real] = [st.st_size, st.st_mtime_ns, image_id]
+        self.dirty = True
+
     def save(self):
         if self.dirty:
             try:
@@ -127,15 +137,19 @@ BUNDLE_ID_CACHE = '/var/tmp/.dataflux-func-bundle-image-ids.json'
 def images_plan(docker, images, source, bundle_dir=None, cache=None):
     """What func_images does for each of images [{ref, tar}]: [{ref, id, action, tar}], action V(none), V(pull)
     (source registry, not on the host), V(load) (source bundle, the tarball's image id, in bundle_id, is not the
-    one the host has under ref) or V(missing) (source present, not on the host). cache: IdCache for bundles."""
+    one the host has under ref) or V(missing) (source present, not on the host). cache: IdCache for bundles.
+
+    A bundle tarball whose ref the host does not have at all is loaded without reading its image id first
+    (bundle_id None): finding the id of a tarball the cache does not know means reading it to its end
+    (manifest.json comes last), which costs as much CPU as decompressing it again for the load."""
     have = local_ids(docker, [i['ref'] for i in images])
     rows = []
     for image in images:
         row = {'ref': image['ref'], 'id': have.get(image['ref']), 'action': 'none'}
         if source == 'bundle':
             row['tar'] = os.path.join(bundle_dir, image['tar'])
-            want = cache.image_id(row['tar'])
-            if row['id'] != want:
+            want = cache.image_id(row['tar']) if row['id'] is not None else None
+            if row['id'] is None or row['id'] != want:
                 row.update(action='load', bundle_id=want)
         elif row['id'] is None:
             row['action'] = 'pull' if source == 'registry' else 'missing'

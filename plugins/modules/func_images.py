@@ -14,6 +14,8 @@ description:
     tarball is already present under that name.
   - The image id of a bundle tarball is read from its C(manifest.json) once and then cached in O(cache_file),
     keyed by the tarball's path, size and modification time, so converging a host that has the images is fast.
+    A tarball whose image the host does not have under its name at all is loaded without reading it first, and
+    the id the load gives is cached.
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
@@ -115,8 +117,9 @@ def run(ctx):
             raise FuncError('Image %s is not present on this host. Load or pull it first, or use '
                             'func_image_source=registry or bundle.' % row['ref'], ref=row['ref'])
     changed = any(row['action'] != 'none' for row in rows)
+    tars = {}
     for row in rows:
-        tar = row.pop('tar', None)
+        tar = tars[row['ref']] = row.pop('tar', None)
         if row['action'] == 'none' or ctx.check_mode:
             continue
         if row['action'] == 'pull':
@@ -131,6 +134,12 @@ def run(ctx):
             if row['id'] is None:
                 raise FuncError('Image %s is still not present after docker %s.'
                                 % (row['ref'], 'pull' if row['action'] == 'pulled' else 'load'), images=rows)
+            if row['action'] == 'loaded' and row.get('bundle_id') is None:
+                # ref was not on the host before this load, so its id now is the id the tarball holds: the next
+                # run finds it in the cache instead of reading the tarball
+                cache.remember(tars[row['ref']], row['id'])
+        if cache is not None:
+            cache.save()
     return dict(changed=changed, images=rows, commands=list(docker.commands))
 
 
