@@ -16,6 +16,10 @@ description:
     keyed by the tarball's path, size and modification time, so converging a host that has the images is fast.
     A tarball whose image the host does not have under its name at all is loaded without reading it first, and
     the id the load gives is cached.
+  - A bundle tarball is decompressed by the module and streamed to C(docker load), with the C(layer.tar) of every
+    layer the host has already left out (Docker does not open those); which layer directory holds which layer is
+    learnt from the tarballs loaded before and kept in O(cache_file). When Docker refuses the stream, the tarball
+    is loaded as it is.
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
@@ -89,7 +93,7 @@ commands:
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import (
-    BUNDLE_ID_CACHE, IdCache, images_plan, local_ids)
+    BUNDLE_ID_CACHE, IdCache, images_plan, load_bundle_tarball, local_ids)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import BUNDLE_IMAGE_TARS, read_bundle
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
@@ -125,7 +129,7 @@ def run(ctx):
         if row['action'] == 'pull':
             docker.run('pull', row['ref'], timeout=3600)
         else:
-            docker.run('load', '--input', tar, timeout=3600)
+            load_bundle_tarball(docker, tar, cache)
         row['action'] += 'ed'
     if changed and not ctx.check_mode:
         after = local_ids(docker, [row['ref'] for row in rows])
