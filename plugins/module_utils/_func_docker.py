@@ -277,8 +277,8 @@ def stream_load(docker, path, skip, timeout=3600):
     """docker load of the docker save tarball at path (gzip or plain), decompressed here and streamed to docker load
     with the layer.tar of the layer directories in skip left out. Returns (rc, stderr, filter)."""
     argv = docker.argv('load')
-    docker.commands.append('%s < %s%s' % (' '.join(argv), path, ' (%d layers the host has left out)' % len(skip)
-                                           if skip else ''))
+    left_out = ' (%d layers the host has left out)' % len(skip) if skip else ''
+    docker.commands.append('%s < %s%s' % (' '.join(argv), path, left_out))
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=docker.env)
