@@ -9,11 +9,14 @@ of the Docker SDK. Every command is an argv list (never a shell string), and sec
 
 
 import collections
+import hashlib
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
+import zlib
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError, atomic_write
 from ansible_collections.dataflux.func.plugins.module_utils._func_stack import (
@@ -98,6 +101,29 @@ class IdCache(object):
         self.dirty = True
         return found
 
+    def layout(self):
+        """{layer directory of a docker save tarball: its chain id}, learnt from the tarballs loaded before."""
+        known = self.data.get(LAYOUT_KEY)
+        return dict(known) if isinstance(known, dict) else {}
+
+    def learn(self, layout):
+        known = self.layout()
+        if len(known) + len(layout) > 2000:          # bounded: an old bundle's layers are simply read again
+            known = {}
+        known.update(layout)
+        self.data[LAYOUT_KEY] = known
+        self.dirty = True
+
+    def remember(self, tar, image_id):
+        """Record image_id as the id tar holds (the id of the image a load of tar just put under its name)."""
+        real = os.path.realpath(tar)
+        try:
+            st = os.stat(real)
+        except OSError:
+            return
+        self.data[real] = [st.st_size, st.st_mtime_ns, image_id]
+        self.dirty = True
+
     def save(self):
         if self.dirty:
             try:
@@ -122,20 +148,210 @@ def local_ids(docker, refs):
 
 
 BUNDLE_ID_CACHE = '/var/tmp/.dataflux-func-bundle-image-ids.json'
+LAYOUT_KEY = 'layer-chains'        # an entry of the cache file that is not a tarball's path
+
+
+# --- docker load of a bundle tarball, streamed: the layers the host has are left out ---------------------------
+_SAVE_LAYER = re.compile(r'^(?:\./)?([0-9a-f]{64})/layer\.tar$')
+_SAVE_SMALL = re.compile(r'^(?:\./)?(manifest\.json|[0-9a-f]{64}\.json)$')
+_ZERO_BLOCK = b'\0' * 512
+
+
+def chain_ids(diff_ids):
+    """The layer chain ids (sha256:...) of an image whose rootfs has diff_ids, as Docker computes them."""
+    out, chain = [], None
+    for diff in diff_ids:
+        chain = diff if chain is None else 'sha256:' + hashlib.sha256(
+            ('%s %s' % (chain, diff)).encode('ascii')).hexdigest()
+        out.append(chain)
+    return out
+
+
+def host_chain_ids(docker):
+    """The layer chain ids of every image on the host (two docker calls)."""
+    _rc, out, _err = docker.run('image', 'ls', '-q', '--no-trunc', check=False)
+    ids = sorted(set(out.split()))
+    chains = set()
+    for info in docker.inspect('image', *ids) if ids else []:
+        chains.update(chain_ids((info.get('RootFS') or {}).get('Layers') or []))
+    return chains
+
+
+def save_layout(files):
+    """{layer directory: chain id} of a docker save tarball, from its manifest.json and image configs
+    ({name: bytes})."""
+    out = {}
+    try:
+        manifest = json.loads(files['manifest.json'].decode('utf-8'))
+        for image in manifest:
+            config = json.loads(files[image['Config'].lstrip('./')].decode('utf-8'))
+            chains = chain_ids(config['rootfs']['diff_ids'])
+            for layer, chain in zip(image['Layers'], chains):
+                found = _SAVE_LAYER.match(layer)
+                if found:
+                    out[found.group(1)] = chain
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return {}
+    return out
+
+
+def _tar_number(field):
+    if field[:1] and ord(field[:1]) & 0x80:
+        raise ValueError('base-256 size')
+    text = field.split(b'\0', 1)[0].strip()
+    return int(text or b'0', 8)
+
+
+class SaveStreamFilter(object):
+    """Passes a docker save tar stream to out(), leaving out the layer.tar of the layer directories in skip (their
+    chains are on the host: docker load does not open them) and keeping manifest.json and the image configs."""
+
+    def __init__(self, out, skip):
+        self.out = out
+        self.skip = skip
+        self.head = b''
+        self.left = 0               # bytes of the current member (padded to 512) still to come
+        self.emit = True
+        self.capture = None
+        self.files = {}
+        self.sizes = {}
+        self.extended = False       # the previous header was a pax or GNU long-name header
+        self.ended = False
+        self.left_out = []
+
+    def feed(self, data):
+        view = memoryview(data)
+        pos, size = 0, len(view)
+        while pos < size:
+            if self.ended:
+                self.out(view[pos:])
+                return
+            if self.left:
+                count = min(self.left, size - pos)
+                piece = view[pos:pos + count]
+                if self.emit:
+                    self.out(piece)
+                if self.capture is not None:
+                    self.files[self.capture] += piece.tobytes()
+                self.left -= count
+                pos += count
+                if not self.left and self.capture is not None:
+                    self.files[self.capture] = self.files[self.capture][:self.sizes[self.capture]]
+                    self.capture = None
+                continue
+            take = view[pos:pos + 512 - len(self.head)].tobytes()
+            pos += len(take)
+            self.head += take
+            if len(self.head) == 512:
+                header, self.head = self.head, b''
+                self._header(header)
+
+    def _header(self, header):
+        if header == _ZERO_BLOCK:
+            self.out(header)
+            self.ended = True
+            return
+        size = _tar_number(header[124:136])
+        kind = header[156:157]
+        name = header[0:100].split(b'\0', 1)[0].decode('utf-8', 'replace')
+        if header[257:262] == b'ustar':
+            prefix = header[345:500].split(b'\0', 1)[0].decode('utf-8', 'replace')
+            name = prefix + '/' + name if prefix else name
+        regular = kind in (b'0', b'\0') and not self.extended
+        self.extended = kind in (b'x', b'g', b'L', b'K')
+        layer = _SAVE_LAYER.match(name) if regular else None
+        self.left = (size + 511) // 512 * 512
+        self.emit = not (layer and layer.group(1) in self.skip)
+        if self.emit:
+            self.out(header)
+        else:
+            self.left_out.append(layer.group(1))
+        small = _SAVE_SMALL.match(name) if regular else None
+        if small and size <= (1 << 20) and self.left:
+            self.capture = small.group(1)
+            self.files[self.capture] = b''
+            self.sizes[self.capture] = size
+
+
+def stream_load(docker, path, skip, timeout=3600):
+    """docker load of the docker save tarball at path (gzip or plain), decompressed here and streamed to docker load
+    with the layer.tar of the layer directories in skip left out. Returns (rc, stderr, filter)."""
+    argv = docker.argv('load')
+    left_out = ' (%d layers the host has left out)' % len(skip) if skip else ''
+    docker.commands.append('%s < %s%s' % (' '.join(argv), path, left_out))
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=docker.env)
+    except OSError:
+        raise FuncError('The docker CLI (%s) was not found on this host.' % docker.docker_cli)
+    flt = SaveStreamFilter(proc.stdin.write, skip)
+    try:
+        with open(path, 'rb') as handle:
+            inflate = zlib.decompressobj(47) if handle.read(2) == b'\x1f\x8b' else None
+            handle.seek(0)
+            while True:
+                chunk = handle.read(1 << 20)
+                if not chunk:
+                    break
+                while inflate is not None and chunk:
+                    flt.feed(inflate.decompress(chunk))
+                    chunk = b''
+                    if inflate.eof:             # a gzip file of several members
+                        chunk, inflate = inflate.unused_data, zlib.decompressobj(47)
+                if inflate is None:
+                    flt.feed(chunk)
+            if inflate is not None:
+                flt.feed(inflate.flush())
+    except BrokenPipeError:
+        pass                        # docker load stopped early: its error follows
+    except (OSError, ValueError, zlib.error) as exc:
+        proc.kill()
+        proc.communicate()
+        raise FuncError('Cannot read the image tarball %s: %s' % (path, exc))
+    try:
+        _out, err = proc.communicate(timeout=timeout)       # closes docker load's stdin: the end of the stream
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise FuncError('docker load did not finish within %s s' % timeout)
+    return proc.returncode, err.decode('utf-8', 'replace'), flt
+
+
+def load_bundle_tarball(docker, path, cache=None, timeout=3600):
+    """docker load of a bundle's docker save tarball, streamed from this process: decompressed here (zlib) and with
+    the layer.tar of every layer the host has already left out, so that docker neither decompresses nor writes to
+    its temporary directory what it would not use (upgrading 5.1.6 -> 5.1.7, 10 of the 13 layers, 1.2 of 1.4 GB).
+    Which directory of a tarball holds which layer chain is learnt from the manifests of the tarballs loaded before
+    (cache). When docker refuses the stream, the tarball is loaded as it is."""
+    layout = cache.layout() if cache is not None else {}
+    have = host_chain_ids(docker) if layout else set()
+    skip = set(name for name, chain in layout.items() if chain in have)
+    rc, err, flt = stream_load(docker, path, skip, timeout)
+    if rc != 0 and flt.left_out:
+        docker.run('load', '--input', path, timeout=timeout)
+    elif rc != 0:
+        raise FuncError(docker._explain(docker.argv('load'), err), rc=rc, stderr=err)
+    learnt = save_layout(flt.files)
+    if cache is not None and learnt:
+        cache.learn(learnt)
+    return flt.left_out
 
 
 def images_plan(docker, images, source, bundle_dir=None, cache=None):
     """What func_images does for each of images [{ref, tar}]: [{ref, id, action, tar}], action V(none), V(pull)
     (source registry, not on the host), V(load) (source bundle, the tarball's image id, in bundle_id, is not the
-    one the host has under ref) or V(missing) (source present, not on the host). cache: IdCache for bundles."""
+    one the host has under ref) or V(missing) (source present, not on the host). cache: IdCache for bundles.
+
+    A bundle tarball whose ref the host does not have at all is loaded without reading its image id first
+    (bundle_id None): finding the id of a tarball the cache does not know means reading it to its end
+    (manifest.json comes last), which costs as much CPU as decompressing it again for the load."""
     have = local_ids(docker, [i['ref'] for i in images])
     rows = []
     for image in images:
         row = {'ref': image['ref'], 'id': have.get(image['ref']), 'action': 'none'}
         if source == 'bundle':
             row['tar'] = os.path.join(bundle_dir, image['tar'])
-            want = cache.image_id(row['tar'])
-            if row['id'] != want:
+            want = cache.image_id(row['tar']) if row['id'] is not None else None
+            if row['id'] is None or row['id'] != want:
                 row.update(action='load', bundle_id=want)
         elif row['id'] is None:
             row['action'] = 'pull' if source == 'registry' else 'missing'

@@ -14,6 +14,12 @@ description:
     tarball is already present under that name.
   - The image id of a bundle tarball is read from its C(manifest.json) once and then cached in O(cache_file),
     keyed by the tarball's path, size and modification time, so converging a host that has the images is fast.
+    A tarball whose image the host does not have under its name at all is loaded without reading it first, and
+    the id the load gives is cached.
+  - A bundle tarball is decompressed by the module and streamed to C(docker load), with the C(layer.tar) of every
+    layer the host has already left out (Docker does not open those); which layer directory holds which layer is
+    learnt from the tarballs loaded before and kept in O(cache_file). When Docker refuses the stream, the tarball
+    is loaded as it is.
 author:
   - dataflux.func contributors (@dataflux-func)
 extends_documentation_fragment:
@@ -87,7 +93,7 @@ commands:
 
 from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import (
-    BUNDLE_ID_CACHE, IdCache, images_plan, local_ids)
+    BUNDLE_ID_CACHE, IdCache, images_plan, load_bundle_tarball, local_ids)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import BUNDLE_IMAGE_TARS, read_bundle
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 
@@ -115,14 +121,15 @@ def run(ctx):
             raise FuncError('Image %s is not present on this host. Load or pull it first, or use '
                             'func_image_source=registry or bundle.' % row['ref'], ref=row['ref'])
     changed = any(row['action'] != 'none' for row in rows)
+    tars = {}
     for row in rows:
-        tar = row.pop('tar', None)
+        tar = tars[row['ref']] = row.pop('tar', None)
         if row['action'] == 'none' or ctx.check_mode:
             continue
         if row['action'] == 'pull':
             docker.run('pull', row['ref'], timeout=3600)
         else:
-            docker.run('load', '--input', tar, timeout=3600)
+            load_bundle_tarball(docker, tar, cache)
         row['action'] += 'ed'
     if changed and not ctx.check_mode:
         after = local_ids(docker, [row['ref'] for row in rows])
@@ -131,6 +138,12 @@ def run(ctx):
             if row['id'] is None:
                 raise FuncError('Image %s is still not present after docker %s.'
                                 % (row['ref'], 'pull' if row['action'] == 'pulled' else 'load'), images=rows)
+            if row['action'] == 'loaded' and row.get('bundle_id') is None:
+                # ref was not on the host before this load, so its id now is the id the tarball holds: the next
+                # run finds it in the cache instead of reading the tarball
+                cache.remember(tars[row['ref']], row['id'])
+        if cache is not None:
+            cache.save()
     return dict(changed=changed, images=rows, commands=list(docker.commands))
 
 
