@@ -7,6 +7,26 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 from tests.lib.ansible_runner import CACHE, REPO, ansible_env
 
 
+def failure_digest(out, limit=6000):
+    """The failed tasks of a molecule output first (task header and its fatal/failed block, up to the next
+    task), so the cause is at the head of an assertion message that is shown cut in the middle."""
+    lines = out.splitlines()
+    blocks, task = [], None
+    for i, line in enumerate(lines):
+        if line.startswith('TASK [') or line.startswith('PLAY ['):
+            task = line
+        elif line.startswith('fatal:') or (line.startswith('failed:') and 'FAILED!' in line):
+            end = i + 1
+            while end < len(lines) and not lines[end].startswith(('TASK [', 'PLAY [', 'RUNNING HANDLER')):
+                end += 1
+            if not any(row.strip() == '...ignoring' for row in lines[i + 1:end]):
+                blocks.append('\n'.join([task or '', line] + lines[i + 1:end]))
+    if not blocks:
+        return '(no failed task in the output)'
+    text = '\n'.join('==== failed: ' + block for block in blocks)
+    return text[:limit] + ('\n[... %d characters more]' % (len(text) - limit) if len(text) > limit else '')
+
+
 def run_scenario(scenario, timeout=2400):
     env = ansible_env()
     env.pop('ANSIBLE_PYTHON_INTERPRETER', None)   # scenarios set the interpreter per host themselves
@@ -18,6 +38,6 @@ def run_scenario(scenario, timeout=2400):
     logdir = os.path.join(CACHE, 'logs')
     os.makedirs(logdir, mode=0o700, exist_ok=True)
     atomic_write(os.path.join(logdir, 'molecule-%s.log' % scenario), out, mode=0o600)
-    assert proc.returncode == 0, out[-12000:]
+    assert proc.returncode == 0, failure_digest(out) + '\n---- the end of the output ----\n' + out[-6000:]
     assert 'idempotence' in out.lower()
     return out
