@@ -345,13 +345,23 @@ class MySQLClient(object):
         if transport == 'container':
             if docker is None or not stack:
                 raise FuncError('mysql_transport=container needs the stack name and Docker')
-            container = docker.find_container(stack, service)
             # Inside the MySQL server's own container (the service MYSQL_HOST names) the server is local: use its
             # socket unless told otherwise. From any other container (e.g. the server's, for an external MySQL)
             # connect to MYSQL_HOST:MYSQL_PORT, exactly as the application does.
             local = host == service
             c_host = params.get('mysql_host') or (None if local else host)
             c_port = (params.get('mysql_port') or (None if local else port)) if c_host else None
+            try:
+                container = docker.find_container(stack, service)
+            except FuncError:
+                # A service spread over a swarm need not run on this node (the leader of roles/swarm may run no
+                # server). An external MySQL is then reached from a short-lived container of the service's image
+                # on the host network; a server only the stack network reaches (the built-in one) is not.
+                image = None if (local or c_host == BUILTIN_SERVICE_HOST) else client_image(docker, stack, service)
+                if not image:
+                    raise
+                return cls.to_server(c_host, c_port, user, password, database, docker=docker, image=image,
+                                     transport='docker_run', module=module)
             return cls('container', database=database, user=user or 'root', password=password,
                        host=c_host, port=c_port, socket=socket, container=container, docker=docker,
                        module=module)

@@ -92,7 +92,9 @@ config:
 database:
   description:
     - C(upgrade_db_seq) (integer, the DB upgrade sequence the schema is at, V(null) when not set up yet) and
-      C(dataflux_func_id) from C(wat_main_system_setting), or C(error) when MySQL is unreachable.
+      C(dataflux_func_id) from C(wat_main_system_setting), C(transport) (how MySQL was reached - V(container),
+      V(direct) or V(docker_run), the last also where a swarm node runs no task of O(mysql_service)), or C(error)
+      when MySQL is unreachable.
   returned: when V(database) is gathered
   type: dict
 queues:

@@ -202,6 +202,34 @@ def test_container_transport_uses_socket_only_inside_the_mysql_service():
     assert (direct.transport, direct.host) == ('direct', '10.1.2.3')
 
 
+
+class _SwarmNodeDocker(_FakeDocker):
+    """A swarm node that runs no task of the service (the leader of roles/swarm need not run a server)."""
+
+    def find_container(self, stack, service):
+        from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+        raise FuncError('No running container of service %s_%s was found on this host.' % (stack, service))
+
+    def inspect(self, kind, name):
+        return [{'Spec': {'TaskTemplate': {'ContainerSpec': {'Image': 'func:5.1.7@sha256:abc'}}}}]
+
+
+def test_container_transport_without_a_local_task_uses_a_client_container_of_the_service_image():
+    from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
+    from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
+    inst = _FakeInstallation('10.1.2.3')
+    inst.stack_name = 'st'
+    external = MySQLClient.for_installation(None, inst, _SwarmNodeDocker(),
+                                            {'mysql_transport': 'container', 'mysql_service': 'server'})
+    assert (external.transport, external.image, external.host, external.port) == (
+        'docker_run', 'func:5.1.7', '10.1.2.3', 3306)
+    # the built-in MySQL is reached only through the stack network: no fallback, the missing container is the error
+    builtin = _FakeInstallation('mysql')
+    builtin.stack_name = 'st'
+    with pytest.raises(FuncError, match='No running container'):
+        MySQLClient.for_installation(None, builtin, _SwarmNodeDocker(),
+                                     {'mysql_transport': 'container', 'mysql_service': 'server'})
+
 # --- a managed host with nothing but python3, PyYAML and Docker --------------------------------------------
 @pytest.fixture
 def bare_path(tmp_path, monkeypatch):
