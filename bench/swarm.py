@@ -32,8 +32,9 @@ from tests.lib.ansible_runner import CACHE, ansible_env  # noqa: E402
 SCENARIO = os.path.join(ROOT, 'molecule', 'swarm')
 SINGLE = {'name': 'dfft-sw4', 'ip': '172.29.90.14'}
 EXTRA_VARS = {'ha_extra_hosts': [SINGLE], 'ha_databases': 'dataflux_func,dataflux_func_single'}
+# (func_service_init: the swarm role runs the services with an init process by default; the single node the same)
 SINGLE_OVERRIDES = {'func_external_mysql_database': 'dataflux_func_single', 'func_external_redis_database': 6,
-                    'func_port': 8088, 'func_api_host': '127.0.0.1'}
+                    'func_port': 8088, 'func_api_host': '127.0.0.1', 'func_service_init': True}
 LOGS = os.path.join(CACHE, 'logs')
 
 
