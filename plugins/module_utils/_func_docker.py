@@ -462,6 +462,18 @@ class DockerCLI(object):
         _rc, out, _err = self.run(*args)
         return [line for line in out.split() if line]
 
+    def stack_service_container(self, stack, prefixes):
+        """ID of a running container on this host of a service of stack whose short name starts with one of
+        prefixes (e.g. the product's workers and beat), or None."""
+        _rc, out, _err = self.run('ps', '--filter', 'label=%s=%s' % (STACK_LABEL, stack), '--filter', 'status=running',
+                                  '--format', '{{.ID}} {{.Label "%s"}}' % SERVICE_LABEL)
+        for line in sorted(out.splitlines(), key=lambda row: row.split(' ', 1)[-1]):
+            cid, _sep, full = line.strip().partition(' ')
+            short = full[len(stack) + 1:] if full.startswith(stack + '_') else ''
+            if cid and short.startswith(tuple(prefixes)):
+                return cid
+        return None
+
     def find_container(self, stack, service, timeout=0):
         """ID of a running container of <stack>_<service>, waiting up to timeout seconds."""
         full = '%s_%s' % (stack, service)

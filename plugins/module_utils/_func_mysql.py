@@ -259,6 +259,10 @@ class _Pipeline(object):
             errf.close()
 
 
+# services of the product's own image that reach MySQL exactly as the server does (worker-0, worker-1-6, beat, ...)
+FUNC_SIBLINGS = {'server': ('worker', 'beat')}
+
+
 def client_image(docker, stack, service='mysql'):
     """An image of the installation that carries a MySQL client: the built-in MySQL service's, else the
     DataFlux Func server's (the product's image ships mysqldump for its in-app backups)."""
@@ -355,8 +359,14 @@ class MySQLClient(object):
                 container = docker.find_container(stack, service)
             except FuncError:
                 # A service spread over a swarm need not run on this node (the leader of roles/swarm may run no
-                # server). An external MySQL is then reached from a short-lived container of the service's image
-                # on the host network; a server only the stack network reaches (the built-in one) is not.
+                # server). From the server's point of view, a worker or beat container of the stack on this node
+                # is the same product image on the same networks; without one (a manager that runs no task), an
+                # external MySQL is reached from a short-lived container of the service's image on the host network.
+                sibling = None if local else docker.stack_service_container(stack, FUNC_SIBLINGS.get(service, ()))
+                if sibling:
+                    return cls('container', database=database, user=user or 'root', password=password,
+                               host=c_host, port=c_port, socket=socket, container=sibling, docker=docker,
+                               module=module)
                 image = None if (local or c_host == BUILTIN_SERVICE_HOST) else client_image(docker, stack, service)
                 if not image:
                     raise

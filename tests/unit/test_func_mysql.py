@@ -213,6 +213,19 @@ class _SwarmNodeDocker(_FakeDocker):
     def inspect(self, kind, name):
         return [{'Spec': {'TaskTemplate': {'ContainerSpec': {'Image': 'func:5.1.7@sha256:abc'}}}}]
 
+    def stack_service_container(self, stack, prefixes):
+        return None
+
+
+class _SwarmWorkerNodeDocker(_SwarmNodeDocker):
+    """A swarm worker node that runs a worker of the stack but no server (and cannot inspect services)."""
+
+    def inspect(self, kind, name):
+        raise AssertionError('a worker node cannot inspect services')
+
+    def stack_service_container(self, stack, prefixes):
+        return 'ctr-worker' if 'worker' in prefixes else None
+
 
 def test_container_transport_without_a_local_task_uses_a_client_container_of_the_service_image():
     from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
@@ -229,6 +242,16 @@ def test_container_transport_without_a_local_task_uses_a_client_container_of_the
     with pytest.raises(FuncError, match='No running container'):
         MySQLClient.for_installation(None, builtin, _SwarmNodeDocker(),
                                      {'mysql_transport': 'container', 'mysql_service': 'server'})
+
+
+def test_container_transport_without_a_server_uses_a_worker_of_the_same_stack_on_this_node():
+    from ansible_collections.dataflux.func.plugins.module_utils._func_mysql import MySQLClient
+    for host in ('10.1.2.3', 'mysql'):        # external, and the built-in one the stack network reaches
+        inst = _FakeInstallation(host)
+        inst.stack_name = 'st'
+        client = MySQLClient.for_installation(None, inst, _SwarmWorkerNodeDocker(),
+                                              {'mysql_transport': 'container', 'mysql_service': 'server'})
+        assert (client.transport, client.container, client.host, client.port) == ('container', 'ctr-worker', host, 3306)
 
 # --- a managed host with nothing but python3, PyYAML and Docker --------------------------------------------
 @pytest.fixture
