@@ -202,7 +202,6 @@ def test_container_transport_uses_socket_only_inside_the_mysql_service():
     assert (direct.transport, direct.host) == ('direct', '10.1.2.3')
 
 
-
 class _SwarmNodeDocker(_FakeDocker):
     """A swarm node that runs no task of the service (the leader of roles/swarm need not run a server)."""
 
@@ -252,6 +251,7 @@ def test_container_transport_without_a_server_uses_a_worker_of_the_same_stack_on
         client = MySQLClient.for_installation(None, inst, _SwarmWorkerNodeDocker(),
                                               {'mysql_transport': 'container', 'mysql_service': 'server'})
         assert (client.transport, client.container, client.host, client.port) == ('container', 'ctr-worker', host, 3306)
+
 
 # --- a managed host with nothing but python3, PyYAML and Docker --------------------------------------------
 @pytest.fixture
