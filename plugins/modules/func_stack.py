@@ -294,7 +294,8 @@ class StackRunner(object):
         """The name of another stack whose services bind-mount this installation's directory (or None)."""
         top = self.inst.install_dir.rstrip('/') + '/'
         names = [row['Name'] for row in self.docker.json_lines('service', 'ls', '--format', '{{json .}}')]
-        for svc in self.docker.inspect('service', *names) if names else []:
+        # (service_inspect skips services that went away since the listing: another stack being removed meanwhile)
+        for svc in self.docker.service_inspect(*names):
             spec = svc.get('Spec') or {}
             stack = (spec.get('Labels') or {}).get('com.docker.stack.namespace')
             if stack == self.stack:
