@@ -651,16 +651,21 @@ class DockerCLI(object):
                             'state': update.get('State'), 'message': update.get('Message')}
         return status
 
-    def wait_services_converged(self, full_names, timeout=300, poll=0.5):
+    def wait_services_converged(self, full_names, timeout=300, poll=0.5, first_task=False):
         """Wait until every service runs its desired number of up-to-date tasks; return seconds waited.
 
+        With first_task, until every service runs at least one up-to-date task (all of them when it wants none):
+        with a healthcheck, swarm reports a task running only once its container is healthy.
         Fails early when an update is paused or rolled back (swarm gave up), and on timeout names the stuck
         service with the last task error (`docker service ps --no-trunc`).
         """
         start = time.time()
         while True:
             status = self.services_convergence(full_names)
-            stuck = [n for n in full_names if not status[n]['converged']]
+            if first_task:
+                stuck = [n for n in full_names if not (status[n]['converged'] or status[n]['running'] > 0)]
+            else:
+                stuck = [n for n in full_names if not status[n]['converged']]
             if not stuck:
                 return time.time() - start
             for name in stuck:

@@ -313,6 +313,13 @@ def normalize_compose_healthcheck(check):
             'start_period': parse_duration_ns(check.get('start_period')) or 0}
 
 
+def checks_health(service):
+    """Whether a normalised service sets a healthcheck of its own (swarm then reports its tasks running only once
+    they are healthy). None (the image's own, unknown here) and a disabled one count as no."""
+    test = (service.get('healthcheck') or {}).get('test') or []
+    return bool(test) and test[0] != 'NONE'
+
+
 def normalize_live_healthcheck(check):
     if not check:
         return None

@@ -78,7 +78,12 @@ options:
     description:
       - With O(state=present), deploy the server before the workers and beat. The stack file is deployed with
         every other DataFlux Func service (workers and beat, the services that run the server's image) at 0
-        replicas, the module waits until the server has converged, then deploys the stack file as it is.
+        replicas, the module waits until the server has converged, then deploys the workers and beat as the
+        stack file has them (the server service is left alone; together the two deploys are the stack file).
+      - When the server sets a C(healthcheck), the module waits only until one server task of the new spec runs:
+        swarm reports it running once it is healthy, that is after the database upgrade. The workers and beat
+        then start while swarm renews the other server replicas (one after the other on a swarm whose nodes
+        publish the port in C(mode=host)); the module still waits until every service has converged.
       - This is the upgrade order the product needs. The new server runs the database upgrade
         (C(UPGRADE_DB_SEQ)) before it answers. Workers of the new version started earlier meet tables that do
         not exist yet (for example C(biz_main_cron_job) on 3.7.2 -> 5.x) and lose cron rounds. Workers of the
@@ -239,6 +244,7 @@ diff:
   type: dict
 '''
 
+import copy
 import os
 import tempfile
 import time
@@ -253,7 +259,8 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_common import 
 from ansible_collections.dataflux.func.plugins.module_utils._func_http import wait_http_200
 from ansible_collections.dataflux.func.plugins.module_utils._func_module import FuncModule
 from ansible_collections.dataflux.func.plugins.module_utils._func_stack import (
-    host_mode_ports, masked_service, normalize_compose_stack, plan_changes, stack_diff, stack_plan, unsupported_keys)
+    checks_health, host_mode_ports, masked_service, normalize_compose_stack, plan_changes, stack_diff, stack_plan,
+    unsupported_keys)
 from ansible_collections.dataflux.func.plugins.module_utils._func_install import (
     dump_yaml, load_yaml_file)
 
@@ -306,8 +313,8 @@ class StackRunner(object):
                     return stack or spec.get('Name')
         return None
 
-    def deploy(self, why, stack_file=None):
-        other = self.other_stack_using_install_dir()
+    def deploy(self, why, stack_file=None, prune=None, checked=False):
+        other = None if checked else self.other_stack_using_install_dir()
         if other:
             raise FuncError('Stack %s already runs from %s (its services mount that directory). Deploying it again '
                             'as stack %s would start a second MySQL and Redis on the same data files. Use '
@@ -317,46 +324,72 @@ class StackRunner(object):
         if self.check:
             return
         self.docker.stack_deploy(self.stack, stack_file or self.stack_file, self.params['resolve_image'],
-                                 self.params['prune'])
+                                 self.params['prune'] if prune is None else prune)
+
+    def deploy_variant(self, why, data, **kwargs):
+        """Deploy a variant of the stack file (data) from a private file next to it, so its relative paths resolve
+        the same way; 0600, as it holds the same secrets."""
+        fd, tmp = tempfile.mkstemp(prefix='.server-first-', suffix='.yaml', dir=os.path.dirname(self.stack_file))
+        try:
+            with os.fdopen(fd, 'w') as f:
+                f.write(dump_yaml(data))
+            self.deploy(why, stack_file=tmp, **kwargs)
+        finally:
+            os.unlink(tmp)
 
     def deploy_server_first(self, desired, summary):
-        """Phase 1 of server_first: the stack file with the workers and beat at 0 replicas, until the server runs
-        (and answers server_ready_url); the caller then deploys the file as it is."""
+        """server_first: (1) the stack file with the workers and beat at 0 replicas, until the server runs (and
+        answers server_ready_url); (2) the workers and beat alone, as the stack file has them. Together the two
+        deploys are the stack file as it is; the second leaves the server service alone, so that a rolling update
+        of its replicas still under way is not restarted (with host-mode ports, an update of the server service in
+        the middle of its own rolling update left its next task pending on Docker 20.10: 'host-mode port already
+        in use on 3 nodes' with one node free)."""
         held = sorted(s for s, spec in desired.items() if self.service_kind(s, spec, desired) == 'func')
         data = load_yaml_file(self.stack_file, required=True, what='Stack file')
+        phase1 = copy.deepcopy(data)
         for short in held:
-            svc = data['services'][short]
+            svc = phase1['services'][short]
             deploy = svc.get('deploy') if isinstance(svc.get('deploy'), dict) else {}
             svc['deploy'] = dict(deploy, replicas=0, mode='replicated')
         self.actions.append('server first: %s held at 0 replicas' % (', '.join(held) or 'nothing'))
         if self.check:
             self.deploy('server first; %s' % summary)
-            return
-        # next to the stack file, so its relative paths resolve the same way; 0600 (it holds the same secrets)
-        fd, tmp = tempfile.mkstemp(prefix='.server-first-', suffix='.yaml', dir=os.path.dirname(self.stack_file))
-        try:
-            with os.fdopen(fd, 'w') as f:
-                f.write(dump_yaml(data))
-            self.deploy('server first; %s' % summary, stack_file=tmp)
-        finally:
-            os.unlink(tmp)
-        self.wait_converged([s for s in sorted(desired) if s not in held])
+        else:
+            self.deploy_variant('server first; %s' % summary, phase1)
+        # Swarm reports a task of a service with a healthcheck running only once it is healthy, and the server is
+        # healthy only after its database upgrade: one such task of the new version is enough for the workers, while
+        # swarm renews the other servers (one after the other on a swarm whose nodes each run one server)
+        started = [s for s in sorted(desired) if s not in held]
+        checked = [s for s in started if checks_health(desired[s])]
+        self.wait_converged(checked, first_task=True)
+        self.wait_converged([s for s in started if s not in checked])
         url = self.params['server_ready_url']
         if url and urlparse(url).path in ('', '/'):
             url = url.rstrip('/') + PING_PATH
-        if url and self.params['wait']:
+        if url and self.params['wait'] and not self.check:
             took = wait_http_200(url, self.remaining())
             if took is None:
                 raise FuncError('The server did not answer %s within the timeout; the workers and beat were not '
                                 'started on the new version (they stay at 0 replicas until the stack file is '
                                 'deployed again).' % url, held=held)
             self.actions.append('wait until %s answers 200: %.1f s' % (url, took))
+        if not held:
+            return
+        phase2 = dict(data, services=dict((short, data['services'][short]) for short in held))
+        why = 'then %s as in the stack file' % ', '.join(held)
+        if self.check:
+            self.deploy(why, checked=True)
+        else:
+            # (without --prune: the services the variant leaves out stay as they are)
+            self.deploy_variant(why, phase2, prune=False, checked=True)
 
-    def wait_converged(self, shorts):
+    def wait_converged(self, shorts, first_task=False):
         if self.check or not self.params['wait'] or not shorts:
             return
-        took = self.docker.wait_services_converged([self.full(s) for s in shorts], timeout=self.remaining())
-        self.actions.append('wait for convergence of %s: %.1f s' % (', '.join(shorts), took))
+        took = self.docker.wait_services_converged([self.full(s) for s in shorts], timeout=self.remaining(),
+                                                   first_task=first_task)
+        self.actions.append('wait for %s of %s: %.1f s' % ('a healthy task of the new spec' if first_task
+                                                         else 'convergence', ', '.join(shorts), took))
 
     # --- states ----------------------------------------------------------------------------------
     def present(self):
@@ -376,7 +409,8 @@ class StackRunner(object):
             summary = '; '.join(parts)
             if self.params['server_first'] and 'server' in desired:
                 self.deploy_server_first(desired, summary)
-            self.deploy(summary)
+            else:
+                self.deploy(summary)
             self.wait_converged(sorted(desired))
             removed = [self.full(p['service']) for p in changes if p['action'] == 'remove']
             if removed and not self.check and self.params['wait']:
