@@ -41,8 +41,13 @@ options:
         maintenance guide's C(docker ps) check).
       - V(restarted) restarts the services (always reports a change); see O(restart_mode). If the stack is not
         running it is deployed instead.
+      - V(stopped) holds the DataFlux Func services (the server, the workers and beat: the services that run the
+        server's image) at 0 replicas and waits until their tasks are gone; MySQL, Redis and other services keep
+        running. Reports a change only for services that still had replicas. Used while a database is restored
+        under a stack that must not write to it. A later O(state=present) or O(state=restarted) starts them again
+        from the stack file.
     type: str
-    choices: [present, absent, restarted]
+    choices: [present, absent, restarted, stopped]
     default: present
   restart_mode:
     description:
@@ -134,7 +139,8 @@ attributes:
       secret-looking keys (C(PASSWORD), C(SECRET), C(TOKEN), ...) are masked.
   idempotent:
     support: partial
-    details: O(state=present) and O(state=absent) are idempotent; O(state=restarted) always restarts.
+    details: O(state=present), O(state=absent) and O(state=stopped) are idempotent; O(state=restarted) always
+      restarts.
 notes:
   - Test or CI stacks on hosts without IPVS need C(deploy.endpoint_mode=dnsrr) and host-mode published ports.
   - The stack file is parsed with PyYAML on the managed host; C(${VAR}) interpolation is not supported.
@@ -222,7 +228,8 @@ plan:
   description:
     - One entry per service. For O(state=present) the action is V(create), V(update) (with the changed
       fields), V(remove) (only with O(prune)), V(extra) (running, not in the file, kept) or V(unchanged); for
-      O(state=absent) V(remove); for O(state=restarted) V(restart) (with the update C(order) when rolling).
+      O(state=absent) V(remove); for O(state=restarted) V(restart) (with the update C(order) when rolling); for
+      O(state=stopped) V(stop) (scaled to 0) or V(unchanged) (at 0 already).
   returned: always
   type: list
   elements: dict
@@ -265,7 +272,7 @@ from ansible_collections.dataflux.func.plugins.module_utils._func_install import
     dump_yaml, load_yaml_file)
 
 
-MUTATING = ('stack deploy', 'stack rm', 'service update', 'service rm')
+MUTATING = ('stack deploy', 'stack rm', 'service update', 'service rm', 'service scale')
 STATEFUL_HINTS = ('mysql', 'mariadb', 'redis')
 
 
@@ -436,6 +443,35 @@ class StackRunner(object):
             took = self.docker.wait_stack_gone(self.stack, timeout=self.remaining())
             self.actions.append('wait until containers and networks are gone: %.1f s' % took)
 
+    def stopped(self):
+        """The DataFlux Func services (service_kind server and func) at 0 replicas, their tasks gone; MySQL, Redis
+        and other services untouched."""
+        desired = self.desired()
+        live, _raw = self.docker.live_stack(self.stack)
+        held = sorted(s for s, spec in live.items() if self.service_kind(s, desired.get(s) or spec, desired) != 'other')
+        glob = [s for s in held if live[s]['mode'] == 'global']
+        if glob:
+            raise FuncError('Service(s) %s of stack %s run in global mode and cannot be held at 0 replicas. Nothing '
+                            'was changed.' % (', '.join(glob), self.stack), services=glob)
+        scale = [s for s in held if live[s]['replicas']]
+        self.result['plan'] = [{'service': s, 'action': 'stop' if s in scale else 'unchanged',
+                                'fields': ['replicas'] if s in scale else []} for s in held]
+        if scale:
+            self.result['changed'] = True
+            self.result['diff'] = {'before': {s: {'replicas': live[s]['replicas']} for s in scale},
+                                   'after': {s: {'replicas': 0} for s in scale},
+                                   'before_header': 'stack %s (replicas)' % self.stack,
+                                   'after_header': 'stack %s (stopped)' % self.stack}
+            self.actions.append('scale %s to 0' % ', '.join(scale))
+            if not self.check:
+                # --detach=false: returns once swarm has no task of them left on any node
+                self.docker.run('service', 'scale', '--detach=false', *['%s=0' % self.full(s) for s in scale],
+                                timeout=self.remaining())
+        if held and not self.check and self.params['wait']:
+            took = self.docker.wait_services_gone([self.full(s) for s in held], timeout=self.remaining(),
+                                                  running_only=True)
+            self.actions.append('wait until no task of %s runs: %.1f s' % (', '.join(held), took))
+
     def restarted(self):
         desired = self.desired()
         live, _raw = self.docker.live_stack(self.stack)
@@ -550,6 +586,8 @@ class StackRunner(object):
                 self.present()
             elif state == 'absent':
                 self.absent()
+            elif state == 'stopped':
+                self.stopped()
             else:
                 self.restarted()
         finally:
@@ -565,7 +603,7 @@ class StackRunner(object):
 def main():
     FuncModule(dict(
         stack_file=dict(type='path'),
-        state=dict(type='str', default='present', choices=['present', 'absent', 'restarted']),
+        state=dict(type='str', default='present', choices=['present', 'absent', 'restarted', 'stopped']),
         restart_mode=dict(type='str', default='full', choices=['full', 'rolling']),
         services=dict(type='list', elements='str'),
         resolve_image=dict(type='str', default='never', choices=['never', 'always', 'changed']),
