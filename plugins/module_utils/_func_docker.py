@@ -152,6 +152,7 @@ LAYOUT_KEY = 'layer-chains'        # an entry of the cache file that is not a ta
 
 
 # --- docker load of a bundle tarball, streamed: the layers the host has are left out ---------------------------
+_MISSING = re.compile(r'no such|not found', re.I)   # how docker <kind> inspect names an object that is not there
 _SAVE_LAYER = re.compile(r'^(?:\./)?([0-9a-f]{64})/layer\.tar$')
 _SAVE_SMALL = re.compile(r'^(?:\./)?(manifest\.json|[0-9a-f]{64}\.json)$')
 _ZERO_BLOCK = b'\0' * 512
@@ -414,14 +415,19 @@ class DockerCLI(object):
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def inspect(self, kind, *names):
+        """`docker <kind> inspect` entries of the named objects; names that do not exist (or went away since they
+        were listed, as services of a stack being removed do) are skipped."""
         if not names:
             return []
         rc, out, err = self.run(kind, 'inspect', *names, check=False)
-        if rc != 0:
-            if 'No such' in err or 'not found' in err:
-                return []
+        if rc == 0:
+            return json.loads(out or '[]')
+        if not _MISSING.search(err):
             raise FuncError(self._explain(self.argv(kind, 'inspect'), err), rc=rc, stderr=err)
-        return json.loads(out or '[]')
+        found = []                           # one missing name fails the bulk call: ask one by one
+        for name in names if len(names) > 1 else []:
+            found.extend(self.inspect(kind, name))
+        return found
 
     # --- daemon / swarm -------------------------------------------------------------------
     def info(self):
@@ -491,17 +497,7 @@ class DockerCLI(object):
     # --- stacks: deploy / remove / converge (func_stack) ---------------------------------------
     def service_inspect(self, *names):
         """`docker service inspect` entries of the named services (missing ones are skipped)."""
-        if not names:
-            return []
-        rc, out, err = self.run('service', 'inspect', *names, check=False)
-        if rc == 0:
-            return json.loads(out or '[]')
-        if 'no such service' not in err.lower():
-            raise FuncError(self._explain(self.argv('service', 'inspect'), err), rc=rc, stderr=err)
-        found = []                           # one missing name fails the bulk call: ask one by one
-        for name in names if len(names) > 1 else []:
-            found.extend(self.service_inspect(name))
-        return found
+        return self.inspect('service', *names)
 
     def network_names(self, ids):
         """{network id: name} for the given ids (unknown ids are left out)."""

@@ -41,8 +41,8 @@ options:
         maintenance guide's C(docker ps) check).
       - V(restarted) restarts the services (always reports a change); see O(restart_mode). If the stack is not
         running it is deployed instead.
-      - V(stopped) holds the DataFlux Func services (the server, the workers and beat: the services that run the
-        server's image) at 0 replicas and waits until their tasks are gone; MySQL, Redis and other services keep
+      - V(stopped) holds the DataFlux Func services (the server, the workers and beat, which run the server's
+        image) at 0 replicas and waits until their tasks are gone; MySQL, Redis and other services keep
         running. Reports a change only for services that still had replicas. Used while a database is restored
         under a stack that must not write to it. A later O(state=present) or O(state=restarted) starts them again
         from the stack file.
@@ -85,8 +85,8 @@ options:
         every other DataFlux Func service (workers and beat, the services that run the server's image) at 0
         replicas, the module waits until the server has converged, then deploys the workers and beat as the
         stack file has them (the server service is left alone; together the two deploys are the stack file).
-      - When the server sets a C(healthcheck), the module waits only until one server task of the new spec runs:
-        swarm reports it running once it is healthy, that is after the database upgrade. The workers and beat
+      - When the server sets a C(healthcheck), the module waits only until one server task of the new spec runs
+        (swarm reports it running once it is healthy, that is after the database upgrade). The workers and beat
         then start while swarm renews the other server replicas (one after the other on a swarm whose nodes
         publish the port in C(mode=host)); the module still waits until every service has converged.
       - This is the upgrade order the product needs. The new server runs the database upgrade
@@ -395,8 +395,8 @@ class StackRunner(object):
             return
         took = self.docker.wait_services_converged([self.full(s) for s in shorts], timeout=self.remaining(),
                                                    first_task=first_task)
-        self.actions.append('wait for %s of %s: %.1f s' % ('a healthy task of the new spec' if first_task
-                                                         else 'convergence', ', '.join(shorts), took))
+        what = 'a healthy task of the new spec' if first_task else 'convergence'
+        self.actions.append('wait for %s of %s: %.1f s' % (what, ', '.join(shorts), took))
 
     # --- states ----------------------------------------------------------------------------------
     def present(self):

@@ -2,6 +2,7 @@
 (func_stack's check for another stack on the same install directory inspects every service of the node)."""
 import json
 
+from ansible_collections.dataflux.func.plugins.module_utils._func_common import FuncError
 from ansible_collections.dataflux.func.plugins.module_utils._func_docker import DockerCLI
 
 
@@ -27,3 +28,38 @@ def test_services_gone_since_the_listing_are_skipped_and_the_others_kept():
 
 def test_every_service_gone_is_an_empty_answer_not_an_error():
     assert _Cli(present=set()).service_inspect('rot_beat', 'rot_server') == []
+
+
+class _Images(DockerCLI):
+    """docker image inspect: a bulk call with a missing name fails as a whole ('No such image', capitalised)."""
+
+    def __init__(self, present, error=None):
+        super().__init__()
+        self.present, self.error, self.calls = present, error, []
+
+    def run(self, *args, **kwargs):
+        assert args[:2] == ('image', 'inspect')
+        self.calls.append(args[2:])
+        if self.error:
+            return 1, '', self.error
+        names = args[2:]
+        missing = [n for n in names if n not in self.present]
+        if missing:
+            return 1, '', ''.join('Error: No such image: %s\n' % n for n in missing)
+        return 0, json.dumps([{'Id': 'sha256:' + n} for n in names]), ''
+
+
+def test_a_missing_image_no_longer_hides_the_present_ones():
+    cli = _Images(present={'a:1', 'b:1'})
+    assert [i['Id'] for i in cli.inspect('image', 'a:1', 'gone:1', 'b:1')] == ['sha256:a:1', 'sha256:b:1']
+    assert cli.inspect('image', 'gone:1') == []
+
+
+def test_other_inspect_errors_are_raised():
+    cli = _Images(present=set(), error='Cannot connect to the Docker daemon at unix:///var/run/docker.sock.')
+    try:
+        cli.inspect('image', 'a:1')
+    except FuncError as exc:
+        assert 'Cannot connect' in str(exc)
+    else:
+        raise AssertionError('the daemon error was swallowed')

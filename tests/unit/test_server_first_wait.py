@@ -135,6 +135,6 @@ def test_server_first_without_a_healthcheck_waits_for_every_server(tmp_path):
     del stack['services']['server']['healthcheck']
     runner, docker = _runner(tmp_path, stack, prune=False)
     runner.present()
-    assert [d['services'] for d in docker.deploys] == [{'server': 2, 'worker': 0, 'beat': 0},
-                                                        {'worker': 3, 'beat': 1}]
+    assert [d['services'] for d in docker.deploys] == [
+        {'server': 2, 'worker': 0, 'beat': 0}, {'worker': 3, 'beat': 1}]
     assert docker.waits[0] == (['st_server'], False)
