@@ -149,10 +149,10 @@ def local_ids(docker, refs):
 
 BUNDLE_ID_CACHE = '/var/tmp/.dataflux-func-bundle-image-ids.json'
 LAYOUT_KEY = 'layer-chains'        # an entry of the cache file that is not a tarball's path
+_MISSING = re.compile(r'no such|not found', re.I)   # how docker <kind> inspect names an object that is not there
 
 
 # --- docker load of a bundle tarball, streamed: the layers the host has are left out ---------------------------
-_MISSING = re.compile(r'no such|not found', re.I)   # how docker <kind> inspect names an object that is not there
 _SAVE_LAYER = re.compile(r'^(?:\./)?([0-9a-f]{64})/layer\.tar$')
 _SAVE_SMALL = re.compile(r'^(?:\./)?(manifest\.json|[0-9a-f]{64}\.json)$')
 _ZERO_BLOCK = b'\0' * 512
