@@ -149,6 +149,9 @@ def local_ids(docker, refs):
 
 BUNDLE_ID_CACHE = '/var/tmp/.dataflux-func-bundle-image-ids.json'
 LAYOUT_KEY = 'layer-chains'        # an entry of the cache file that is not a tarball's path
+# how `docker stack rm` reports a network it could not remove yet because a task still uses it
+_BUSY_NETWORK = re.compile(r'Failed to remove network \S+: Error response from daemon: [^\n]*?is in use by '
+                           r'(?:task|container) [0-9a-z]+')
 _MISSING = re.compile(r'no such|not found', re.I)   # how docker <kind> inspect names an object that is not there
 
 
@@ -537,8 +540,15 @@ class DockerCLI(object):
         args.append(stack)
         return self.run(*args, cwd=os.path.dirname(os.path.abspath(stack_file)))
 
-    def stack_remove(self, stack):
-        return self.run('stack', 'rm', stack)
+    def stack_remove(self, stack, busy_networks_ok=False):
+        """`docker stack rm`. With busy_networks_ok (the caller waits with wait_stack_gone next, which removes a
+        leftover network again once the stack has no container), a network still in use by a task that is
+        shutting down is not an error: the services are removed, only the network removal came too early."""
+        rc, out, err = self.run('stack', 'rm', stack, check=False)
+        left = _BUSY_NETWORK.sub('', err).replace('Failed to remove some resources from stack: %s' % stack, '')
+        if rc != 0 and not (busy_networks_ok and not left.strip()):
+            raise FuncError(self._explain(self.argv('stack', 'rm', stack), err), rc=rc, stdout=out, stderr=err)
+        return rc, out, err
 
     def service_remove(self, *full_names):
         return self.run('service', 'rm', *full_names)

@@ -436,7 +436,7 @@ class StackRunner(object):
                                    'after_header': 'stack %s (removed)' % self.stack}
             self.actions.append('remove stack %s' % self.stack)
             if not self.check:
-                self.docker.stack_remove(self.stack)
+                self.docker.stack_remove(self.stack, busy_networks_ok=self.params['wait'])
         if self.check or not self.params['wait']:
             return
         if live or networks or self.docker.stack_containers(self.stack):
@@ -504,7 +504,7 @@ class StackRunner(object):
         if whole:
             self.actions.append('remove stack %s' % self.stack)
             if not self.check:
-                self.docker.stack_remove(self.stack)
+                self.docker.stack_remove(self.stack, busy_networks_ok=True)
                 # the guide's `docker ps` check (running containers) plus the stack's networks, which a
                 # deploy racing their removal would trip over
                 took = self.docker.wait_stack_gone(self.stack, timeout=self.remaining(), all_states=False)

@@ -63,3 +63,33 @@ def test_other_inspect_errors_are_raised():
         assert 'Cannot connect' in str(exc)
     else:
         raise AssertionError('the daemon error was swallowed')
+
+
+class _StackRm(DockerCLI):
+    def __init__(self, rc, err):
+        super().__init__()
+        self.rc, self.err = rc, err
+
+    def run(self, *args, **kwargs):
+        assert args == ('stack', 'rm', 'dataflux-func')
+        return self.rc, 'Removing service dataflux-func_server\n', self.err
+
+
+BUSY = ('Failed to remove network wa5oln2bibmy58jkh2gh3uog1: Error response from daemon: rpc error: code = '
+        'FailedPrecondition desc = network wa5oln2bibmy58jkh2gh3uog1 is in use by task a38wnrhgbjx9b0px4raylmpb6\n'
+        'Failed to remove some resources from stack: dataflux-func\n')
+
+
+def test_stack_rm_with_only_a_busy_network_is_left_to_the_wait_when_the_caller_waits():
+    assert _StackRm(1, BUSY).stack_remove('dataflux-func', busy_networks_ok=True)[0] == 1
+
+
+def test_stack_rm_with_a_busy_network_fails_when_nothing_waits_and_other_errors_always_fail():
+    for cli, ok in ((_StackRm(1, BUSY), False),
+                    (_StackRm(1, 'Failed to remove service dataflux-func_server: permission denied\n' + BUSY), True)):
+        try:
+            cli.stack_remove('dataflux-func', busy_networks_ok=ok)
+        except FuncError as exc:
+            assert 'Failed to remove' in str(exc)
+        else:
+            raise AssertionError('the docker stack rm error was swallowed')
